@@ -1,0 +1,24 @@
+"""wirewatch's message contract: one pydantic model per event, and the public topics."""
+
+from schemas.alert import Alert
+from schemas.article_classified import ClassifiedArticle, TopicTag
+from schemas.article_duplicate import DuplicateArticle
+from schemas.article_raw import RawArticle
+from schemas.article_unique import UniqueArticle
+from schemas.base import Event, MessageDecodeError
+from schemas.deadletter import DeadLetter
+from schemas.topics import PUBLIC_TOPICS, TopicSpec
+
+__all__ = [
+    "PUBLIC_TOPICS",
+    "Alert",
+    "ClassifiedArticle",
+    "DeadLetter",
+    "DuplicateArticle",
+    "Event",
+    "MessageDecodeError",
+    "RawArticle",
+    "TopicSpec",
+    "TopicTag",
+    "UniqueArticle",
+]

@@ -1,0 +1,1 @@
+"""The four wirewatch services: fetcher, dedup, classifier, notifier."""

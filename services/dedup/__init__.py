@@ -1,0 +1,1 @@
+"""dedup: near-duplicate detection across partitions with MinHash LSH."""

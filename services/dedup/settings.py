@@ -1,0 +1,39 @@
+"""dedup settings, from ``DEDUP_*`` environment variables (plus the shared ``WIREWATCH_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.dedup.logic import LshParams
+from wirewatch.settings import CommonSettings
+
+__all__ = ["Settings"]
+
+
+class Settings(CommonSettings):
+    """Every replica of dedup must run with the same LSH parameters."""
+
+    model_config = SettingsConfigDict(env_prefix="DEDUP_", frozen=True, extra="ignore")
+
+    shingle_size: int = Field(default=5, ge=2, le=12, description="Words per shingle.")
+    num_perm: int = Field(default=64, ge=16, le=512, description="MinHash permutations.")
+    bands: int = Field(default=16, ge=2, le=256, description="LSH bands; divides num_perm.")
+    jaccard_threshold: float = Field(default=0.5, gt=0, le=1)
+    containment_threshold: float = Field(default=0.8, gt=0, le=1)
+    min_size_ratio: float = Field(default=0.3, gt=0, le=1)
+    retention_days: float = Field(
+        default=14, gt=0, description="How long a story can still be matched by a copy."
+    )
+    max_entries_per_band: int = Field(default=64, ge=2, le=10_000)
+
+    def lsh_params(self) -> LshParams:
+        """The detection parameters; raises ValueError if they do not fit together."""
+        return LshParams(
+            shingle_size=self.shingle_size,
+            num_perm=self.num_perm,
+            bands=self.bands,
+            jaccard_threshold=self.jaccard_threshold,
+            containment_threshold=self.containment_threshold,
+            min_size_ratio=self.min_size_ratio,
+        )

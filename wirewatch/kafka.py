@@ -1,0 +1,61 @@
+"""aiokafka helpers for the CLI, the fetcher and the tests: a producer and a topic reader."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+__all__ = ["consume", "producer"]
+
+
+@asynccontextmanager
+async def producer(bootstrap_servers: str, **options: object) -> AsyncIterator[AIOKafkaProducer]:
+    """An idempotent ``acks=all`` producer, flushed and closed on exit."""
+    prod = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        **options,  # type: ignore[arg-type]
+    )
+    await prod.start()
+    try:
+        yield prod
+        await prod.flush()
+    finally:
+        await prod.stop()
+
+
+async def consume(
+    bootstrap_servers: str,
+    topics: list[str],
+    *,
+    from_beginning: bool = True,
+    idle_timeout: float | None = None,
+    group_id: str | None = None,
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Yield records of ``topics``; stop after ``idle_timeout`` seconds without one."""
+    consumer = AIOKafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        auto_offset_reset="earliest" if from_beginning else "latest",
+        enable_auto_commit=group_id is not None,
+    )
+    await consumer.start()
+    loop = asyncio.get_running_loop()
+    last_record = loop.time()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    last_record = loop.time()
+                    yield record
+            if idle_timeout is not None and loop.time() - last_record > idle_timeout:
+                return
+    finally:
+        await consumer.stop()

@@ -1,0 +1,141 @@
+"""Faust plumbing shared by the stream services: the app factory, the worker, the error policy.
+
+Error policy for every stream stage (written down once, applied by :class:`ErrorPolicy`):
+
+* **dead-letter**: a value that is not valid JSON or fails its pydantic model
+  (:class:`~schemas.base.MessageDecodeError`), and a valid message that the business logic
+  refuses (:class:`ProcessingError`). The record carries stage, topic, partition, offset,
+  error and the original payload; the stream goes on with the next message.
+* **dead-letter and count**: any other exception while handling one message, logged with
+  its traceback. One poison message must not halt a partition; but a run of
+  ``max_consecutive_failures`` such failures means something systemic (a bug, an outage),
+  so the policy then **stops the service** and lets the supervisor restart it. The
+  messages stay uncommitted-safe: at-least-once redelivery takes over after the restart.
+* **retried**: sends to Kafka are retried by the producer itself (idempotent producer,
+  ``acks=all``); delivery to Slack or SMTP is retried by the notifier's own policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from schemas.base import MessageDecodeError
+from schemas.topics import DEADLETTERS
+from wirewatch.deadletters import make_dead_letter
+from wirewatch.logs import fields, logging_config
+from wirewatch.settings import CommonSettings
+
+__all__ = ["ErrorPolicy", "ProcessingError", "make_app", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+class ProcessingError(Exception):
+    """A well-formed message that the business logic cannot process; it is dead-lettered."""
+
+
+Handler = Callable[[bytes | None, bytes], Awaitable[None]]
+
+
+def _broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
+
+
+def make_app(service: str, settings: CommonSettings, **options: Any) -> faust.App:
+    """A faust app whose id (and consumer group) is the service name in the namespace."""
+    replica_dir = Path(settings.data_dir) / service / f"{socket.gethostname()}-{os.getpid()}"
+    replica_dir.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, Any] = {
+        "broker": _broker_urls(settings.bootstrap_servers),
+        "store": "memory://",
+        "key_serializer": "raw",
+        "value_serializer": "raw",
+        "topic_partitions": 4,
+        "topic_disable_leader": True,
+        "web_enabled": False,
+        "consumer_auto_offset_reset": "earliest",
+        "producer_acks": -1,
+        "table_standby_replicas": 0,
+        "datadir": str(replica_dir),
+        "broker_commit_every": 100,
+        "broker_commit_interval": 1.0,
+    }
+    config.update(options)
+    return faust.App(settings.group(service), **config)
+
+
+def run_worker(app: faust.App, service: str, settings: CommonSettings) -> None:
+    """Run a faust worker in the foreground with wirewatch's logging; returns on shutdown."""
+    worker = faust.Worker(
+        app,
+        loglevel=settings.log_level,
+        logging_config=dict(logging_config(service, settings.log_level)),
+        quiet=True,
+        redirect_stdouts=False,
+    )
+    worker.execute_from_commandline()
+
+
+class ErrorPolicy:
+    """Applies the module's error policy to each event of a stream for one stage."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: CommonSettings,
+        *,
+        max_consecutive_failures: int = 50,
+    ) -> None:
+        self._deadletters = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
+        self._app = app
+        self._max_failures = max_consecutive_failures
+        self._failures = 0
+
+    async def dead_letter(self, event: faust.EventT, stage: str, error: str) -> None:
+        """Send the event's message to ``deadletters`` with the reason."""
+        msg = event.message
+        record = make_dead_letter(
+            stage=stage,
+            error=error,
+            payload=msg.value,
+            key=msg.key,
+            topic=msg.topic,
+            partition=msg.partition,
+            offset=msg.offset,
+        )
+        await self._deadletters.send(key=msg.key, value=record.to_bytes())
+        log.warning(
+            "message dead-lettered",
+            extra=fields(stage=stage, topic=msg.topic, partition=msg.partition,
+                         offset=msg.offset, error=error),
+        )
+
+    async def run(self, event: faust.EventT, stage: str, handler: Handler) -> None:
+        """Handle one event; dead-letter it on error as the policy says."""
+        msg = event.message
+        try:
+            await handler(msg.key, msg.value)
+        except (MessageDecodeError, ProcessingError) as exc:
+            self._failures = 0
+            await self.dead_letter(event, stage, str(exc))
+        except Exception as exc:  # noqa: BLE001 - the policy dead-letters unknown failures too
+            self._failures += 1
+            log.exception(
+                "unexpected failure handling message",
+                extra=fields(stage=stage, topic=msg.topic, partition=msg.partition,
+                             offset=msg.offset, consecutive=self._failures),
+            )
+            await self.dead_letter(event, stage, f"unexpected {type(exc).__name__}: {exc}")
+            if self._failures >= self._max_failures:
+                log.critical("too many consecutive failures; stopping",
+                             extra=fields(stage=stage, failures=self._failures))
+                await self._app.stop()
+        else:
+            self._failures = 0

@@ -77,6 +77,41 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from wirewatch.demo import main as demo_main
+
+    settings = _settings()
+    return demo_main(settings.bootstrap_servers, Path(args.run_dir))
+
+
+def cmd_eval_topics(args: argparse.Namespace) -> int:
+    from services.classifier.evaluation import (
+        evaluate,
+        format_report,
+        load_labelled,
+        seed_heading_examples,
+    )
+    from services.classifier.logic import classify, load_lexicon
+
+    lexicon = load_lexicon()
+
+    def predict(title: str, body: str) -> set[str]:
+        return {t.id for t in classify(title, body, lexicon)}
+
+    labelled = load_labelled()
+    print(format_report("hand-labelled set", evaluate(labelled, predict), len(labelled)))
+    seeds = Path(args.seeds)
+    if seeds.is_dir():
+        examples = []
+        for path in sorted(seeds.glob("*.txt")):
+            examples += seed_heading_examples(path.read_text(encoding="utf-8"), path.name)
+        if examples:
+            print()
+            print(format_report("key-events bullets labelled by their heading",
+                                evaluate(examples, predict), len(examples)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -92,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a .jsonl file, a .txt file, or a folder of them")
     p.add_argument("--source", default="replay", help="source name for text files")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on the bundled demo feeds")
+    p.add_argument("--run-dir", default=".run/demo", help="logs and data of the demo")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("eval-topics", help="per-topic precision, recall and F1")
+    p.add_argument("--seeds", default="../shared/seeds",
+                   help="folder with key-events digests to use as a second labelled set")
+    p.set_defaults(func=cmd_eval_topics)
     return parser
 
 

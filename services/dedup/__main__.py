@@ -2,8 +2,10 @@
 
 from services.dedup.app import SERVICE, create_app
 from services.dedup.settings import Settings
+from wirewatch.service import load_or_exit
 from wirewatch.streaming import run_worker
 
 if __name__ == "__main__":
-    settings = Settings()
-    run_worker(create_app(settings), SERVICE, settings)
+    settings = load_or_exit(SERVICE, Settings)
+    app = load_or_exit(SERVICE, lambda: create_app(settings))
+    run_worker(app, SERVICE, settings)

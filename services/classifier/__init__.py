@@ -1,0 +1,1 @@
+"""classifier: multi-label topic tagging with a weighted lexicon."""

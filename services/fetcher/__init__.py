@@ -1,0 +1,1 @@
+"""fetcher: polls RSS/Atom feeds and publishes raw articles."""

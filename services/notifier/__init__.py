@@ -1,0 +1,1 @@
+"""notifier: Slack and email alerts for watched keywords, topics and sources."""

@@ -1,0 +1,35 @@
+"""notifier settings, from ``NOTIFIER_*`` environment variables (plus ``WIREWATCH_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from services.notifier.channels import SmtpConfig
+from wirewatch.settings import CommonSettings
+
+__all__ = ["Settings"]
+
+
+class Settings(CommonSettings):
+    """Subscriptions file, SMTP server and the delivery retry policy."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", frozen=True, extra="ignore")
+
+    subscriptions: Path = Field(default=Path("config/subscriptions.yaml"))
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_sender: str = "wirewatch@localhost"
+    max_attempts: int = Field(default=5, ge=1, le=20, description="Tries per delivery.")
+    backoff_base: float = Field(default=0.5, gt=0, le=60, description="First retry wait, s.")
+    backoff_max: float = Field(default=30, gt=0, le=600, description="Longest wait, s.")
+    http_timeout: float = Field(default=10, gt=0, le=120)
+
+    def smtp(self) -> SmtpConfig:
+        return SmtpConfig(self.smtp_host, self.smtp_port, self.smtp_sender, self.smtp_username,
+                          self.smtp_password, self.smtp_starttls, self.http_timeout)

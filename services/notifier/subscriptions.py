@@ -1,0 +1,222 @@
+"""Subscriptions: who wants which articles, on which channels. Loaded from a YAML file.
+
+Example::
+
+    subscriptions:
+      - name: kyiv-strikes
+        channels:
+          slack: ${SLACK_WEBHOOK_DESK}   # ${VAR} is read from the environment
+          email: desk@example.org
+        rules:
+          keywords: ['Kyiv', '"air defence"']   # or one string: Kyiv "air defence"
+          match: any          # any | all
+          exclude: [football]
+          topics: [strikes]   # at least one of them, if given
+          sources: [Wire A]   # one of them, if given
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import model_validator as _model_validator
+
+from schemas.article_classified import ClassifiedArticle
+from services.notifier.matching import MatchResult, Phrase, canonical_tokens, find_phrases
+from wirewatch.text import fold
+
+__all__ = ["Channels", "Rules", "Subscription", "SubscriptionError", "load_subscriptions"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SubscriptionError(ValueError):
+    """The subscriptions file is unusable; the message names the file and the entry."""
+
+
+def _split_keywords(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return shlex.split(value)
+    if isinstance(value, list):
+        items: list[str] = []
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"keyword {item!r} is not text")
+            stripped = item.strip()
+            items.append(stripped[1:-1] if len(stripped) > 1 and stripped[0] == stripped[-1] == '"'
+                         else stripped)
+        return items
+    raise ValueError("expected a list of keywords or one string")
+
+
+class Rules(BaseModel):
+    """What a subscription wants; every given part must hold."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keywords: list[str] = Field(default_factory=list)
+    match: Literal["any", "all"] = "any"
+    exclude: list[str] = Field(default_factory=list)
+    topics: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords", "exclude", mode="before")
+    @classmethod
+    def _keywords(cls, value: object) -> list[str]:
+        return _split_keywords(value)
+
+    @field_validator("keywords", "exclude")
+    @classmethod
+    def _parseable(cls, value: list[str]) -> list[str]:
+        for item in value:
+            Phrase.parse(item)
+        return value
+
+    @_model_validator(mode="after")
+    def _not_empty(self) -> Rules:
+        if not (self.keywords or self.topics or self.sources):
+            raise ValueError("a rule needs at least one of keywords, topics or sources")
+        return self
+
+    def phrases(self) -> list[Phrase]:
+        return [Phrase.parse(k) for k in self.keywords]
+
+    def exclusions(self) -> list[Phrase]:
+        return [Phrase.parse(k) for k in self.exclude]
+
+
+class Channels(BaseModel):
+    """Where the alerts of a subscription go; a webhook URL is a secret."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slack: SecretStr | None = None
+    email: str | None = None
+
+    @field_validator("slack")
+    @classmethod
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("https://", "http://")):
+            raise ValueError("slack must be an http(s) incoming-webhook URL")
+        return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @_model_validator(mode="after")
+    def _some_channel(self) -> Channels:
+        if self.slack is None and self.email is None:
+            raise ValueError("a subscription needs a slack or an email channel")
+        return self
+
+
+class Subscription(BaseModel):
+    """A named subscription: channels and rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")
+    channels: Channels
+    rules: Rules
+
+    def match(self, article: ClassifiedArticle) -> MatchResult:
+        """Whether the article matches, and why."""
+        rules = self.rules
+        reasons: list[str] = []
+        if rules.sources:
+            wanted = {fold(s) for s in rules.sources}
+            if fold(article.source) not in wanted:
+                return MatchResult(False)
+            reasons.append(f"source: {article.source}")
+        if rules.topics:
+            given = {t.id for t in article.topics}
+            topics = [t for t in rules.topics if t in given]
+            if not topics:
+                return MatchResult(False)
+            reasons.append("topics: " + ", ".join(topics))
+        tokens = canonical_tokens(f"{article.title}\n{article.body}")
+        if rules.exclude and find_phrases(tokens, rules.exclusions()):
+            return MatchResult(False)
+        if rules.keywords:
+            phrases = rules.phrases()
+            found = find_phrases(tokens, phrases)
+            needed = len(phrases) if rules.match == "all" else 1
+            if len(found) < needed:
+                return MatchResult(False)
+            reasons.append("keywords: " + ", ".join(p.text for p in found))
+        return MatchResult(True, tuple(reasons))
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    subscriptions: list[Subscription]
+
+
+def parse_subscriptions(data: object, where: str) -> list[Subscription]:
+    """Validate the YAML structure; SubscriptionError says which entry and field is wrong."""
+    try:
+        parsed = _File.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = list(err["loc"])
+            if len(loc) >= 2 and loc[0] == "subscriptions" and isinstance(data, dict):
+                index = loc[1]
+                try:
+                    name = data["subscriptions"][index].get("name", f"#{index}")
+                except (AttributeError, IndexError, KeyError, TypeError):
+                    name = f"#{index}"
+                loc[1] = f"{index}({name})"
+            problems.append(f"{'.'.join(map(str, loc))}: {err['msg']}")
+        raise SubscriptionError(f"{where}: " + "; ".join(problems)) from exc
+    names = [s.name for s in parsed.subscriptions]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise SubscriptionError(f"{where}: duplicate subscription names: {', '.join(duplicates)}")
+    return parsed.subscriptions
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(data: object, environ: Mapping[str, str], where: str) -> object:
+    """Replace ``${NAME}`` in string values with the environment's value.
+
+    Secrets such as webhook URLs can then stay out of the file.
+    """
+    if isinstance(data, str):
+        missing = sorted({m for m in _ENV_REF.findall(data) if m not in environ})
+        if missing:
+            raise SubscriptionError(f"{where}: environment variable(s) not set: "
+                                    + ", ".join(missing))
+        return _ENV_REF.sub(lambda m: environ[m.group(1)], data)
+    if isinstance(data, list):
+        return [expand_env(item, environ, where) for item in data]
+    if isinstance(data, dict):
+        return {key: expand_env(value, environ, where) for key, value in data.items()}
+    return data
+
+
+def load_subscriptions(path: Path, environ: Mapping[str, str] | None = None) -> list[Subscription]:
+    """Read and validate a subscriptions YAML file, expanding ``${VAR}`` references."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SubscriptionError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise SubscriptionError(f"{path}: not valid YAML: {exc}") from exc
+    data = expand_env(data, os.environ if environ is None else environ, str(path))
+    return parse_subscriptions(data, str(path))

@@ -1,0 +1,127 @@
+"""``wirewatch demo``: the whole pipeline on the local broker, narrated as it runs.
+
+Serves the bundled demo feeds over local HTTP, starts the four services as processes,
+prints what is fetched, which copies are removed, which topics are given and which alerts
+reach the local Slack receiver and SMTP server, then prints a summary and stops it all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from schemas.alert import Alert
+from schemas.article_classified import ClassifiedArticle
+from schemas.article_duplicate import DuplicateArticle
+from schemas.article_raw import RawArticle
+from schemas.deadletter import DeadLetter
+from schemas.topics import (
+    ALERTS,
+    ARTICLES_CLASSIFIED,
+    ARTICLES_DUPLICATES,
+    ARTICLES_RAW,
+    ARTICLES_UNIQUE,
+    DEADLETTERS,
+)
+from wirewatch.kafka import consume
+from wirewatch.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
+from wirewatch.topology import create_topics
+
+__all__ = ["DEMO_DIR", "run_demo"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_DIR = ROOT / "demo"
+FEEDS = {"wire-a.xml": "Wire A", "daily-b.xml": "Daily B", "regional-c.xml": "Regional C"}
+
+
+def _say(kind: str, text: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {kind:<10} {text}", flush=True)
+
+
+async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int:
+    """Run the demo; return 0 when the expected alerts arrived, 1 otherwise."""
+    namespace = f"demo{int(time.time())}."
+    run_dir.mkdir(parents=True, exist_ok=True)
+    await create_topics(bootstrap, namespace)
+    feeds, slack, smtp = FeedServer(), SlackReceiver(), SmtpSink()
+    await feeds.start()
+    await slack.start()
+    smtp.start()
+    feed_list = [{"url": feeds.put(name, (DEMO_DIR / "feeds" / name).read_bytes()),
+                  "source": source, "interval": 5} for name, source in FEEDS.items()]
+    feeds_file = run_dir / "feeds.yaml"
+    feeds_file.write_text(yaml.safe_dump({"feeds": feed_list}), encoding="utf-8")
+    env = {
+        "WIREWATCH_BOOTSTRAP_SERVERS": bootstrap,
+        "WIREWATCH_NAMESPACE": namespace,
+        "WIREWATCH_DATA_DIR": str(run_dir / "data"),
+        "FETCHER_FEEDS": str(feeds_file),
+        "NOTIFIER_SUBSCRIPTIONS": str(ROOT / "config" / "subscriptions.demo.yaml"),
+        "NOTIFIER_SMTP_PORT": str(smtp.port),
+        "DEMO_SLACK_ENERGY": slack.url("energy"),
+        "DEMO_SLACK_FRONT": slack.url("front"),
+    }
+    pipeline = Pipeline(env, run_dir / "logs")
+    print(f"wirewatch demo: namespace {namespace!r}, feeds on 127.0.0.1:{feeds.port}, "
+          f"Slack receiver on :{slack.port}, SMTP on :{smtp.port}")
+    print(f"service logs: {run_dir / 'logs'}")
+    pipeline.start()
+    counts: Counter[str] = Counter()
+    topics = {namespace + t.name: t for t in (ARTICLES_RAW, ARTICLES_UNIQUE, ARTICLES_DUPLICATES,
+                                              ARTICLES_CLASSIFIED, ALERTS, DEADLETTERS)}
+    titles: dict[str, str] = {}
+    expected_alerts = 5  # see config/subscriptions.demo.yaml and demo/stories.py
+    deadline = time.monotonic() + timeout
+    try:
+        async for record in consume(bootstrap, list(topics), idle_timeout=None):
+            spec = topics[record.topic]
+            counts[spec.name] += 1
+            value = record.value or b""
+            if spec is ARTICLES_RAW:
+                raw = RawArticle.from_bytes(value)
+                titles[raw.id] = raw.title or raw.body[:60] + "…"
+                _say("fetched", f"[{raw.source}] {titles[raw.id]}")
+            elif spec is ARTICLES_DUPLICATES:
+                dup = DuplicateArticle.from_bytes(value)
+                _say("duplicate", f"[{dup.source}] {titles.get(dup.id, dup.id)} = copy of "
+                     f"“{titles.get(dup.duplicate_of, dup.duplicate_of)}” "
+                     f"(similarity {dup.similarity:.2f})")
+            elif spec is ARTICLES_CLASSIFIED:
+                art = ClassifiedArticle.from_bytes(value)
+                tags = ", ".join(f"{t.id} {t.score:.2f}" for t in art.topics) or "no topic"
+                _say("topics", f"{titles.get(art.id, art.title)}: {tags}")
+            elif spec is ALERTS:
+                alert = Alert.from_bytes(value)
+                counts[f"alert-{alert.outcome}"] += 1
+                _say("alert", f"{alert.subscription_id} → {alert.channel} {alert.outcome}: "
+                     f"{alert.title} ({'; '.join(alert.reasons)})")
+            elif spec is DEADLETTERS:
+                letter = DeadLetter.from_bytes(value)
+                _say("deadletter", f"{letter.stage}: {letter.error}")
+            done = counts["alerts"] >= expected_alerts and counts["articles.classified"] >= 5
+            if done or time.monotonic() > deadline or pipeline.dead():
+                break
+    finally:
+        await pipeline.stop()
+        await feeds.stop()
+        await slack.stop()
+        smtp.stop()
+    print("\nsummary")
+    print(f"  fetched            {counts['articles.raw']}")
+    print(f"  unique             {counts['articles.unique']}")
+    print(f"  duplicates removed {counts['articles.duplicates']}")
+    print(f"  classified         {counts['articles.classified']}")
+    print(f"  alerts delivered   {counts['alert-delivered']} "
+          f"(Slack receiver got {len(slack.received)}, SMTP server got {len(smtp.messages)})")
+    print(f"  dead letters       {counts['deadletters']}")
+    ok = counts["alert-delivered"] >= expected_alerts
+    print("demo finished" if ok else "demo did not see every expected alert; see the logs")
+    return 0 if ok else 1
+
+
+def main(bootstrap: str, run_dir: Path) -> int:
+    return asyncio.run(run_demo(bootstrap, run_dir))

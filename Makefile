@@ -1,0 +1,45 @@
+# One command per task. `make demo` and `make test` set everything up from nothing.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-unit test-integration lint bench up down setup kafka-start kafka-stop clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+	scripts/kafka.sh fetch
+
+kafka-start: setup
+	scripts/kafka.sh start
+	$(BIN)/wirewatch create-topics
+
+kafka-stop:
+	scripts/kafka.sh stop
+
+## Run the demo pipeline: broker, topics, four services, local feeds, Slack and SMTP.
+demo: kafka-start
+	$(BIN)/wirewatch demo
+
+## Unit tests, then integration tests on the real broker.
+test: kafka-start
+	$(BIN)/ruff check services schemas wirewatch tests
+	$(BIN)/mypy services schemas wirewatch
+	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/integration -q
+
+test-unit: setup
+	$(BIN)/pytest tests/unit -q
+
+lint: setup
+	$(BIN)/ruff check services schemas wirewatch tests
+	$(BIN)/mypy services schemas wirewatch
+
+clean: kafka-stop
+	rm -rf .run

@@ -1,0 +1,152 @@
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from schemas.article_classified import ClassifiedArticle, TopicTag
+from services.notifier.channels import (
+    DeliveryError,
+    SlackChannel,
+    deliver,
+    render_email,
+    render_slack,
+)
+from services.notifier.matching import canonical_tokens
+from services.notifier.subscriptions import SubscriptionError, parse_subscriptions
+
+
+def article(title: str, body: str, topics=(), source="Wire A") -> ClassifiedArticle:
+    return ClassifiedArticle(
+        id="a1", url="https://a.example/1", source=source, title=title, body=body,
+        fetched_at=datetime(2026, 1, 1, tzinfo=UTC), story_id="a1",
+        topics=[TopicTag(id=t, score=0.9, evidence=[t]) for t in topics], classifier="test",
+    )
+
+
+def sub(rules: dict, channels: dict | None = None):
+    data = {"subscriptions": [{"name": "s", "channels": channels or {"email": "a@b.org"},
+                               "rules": rules}]}
+    return parse_subscriptions(data, "test.yaml")[0]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text"),
+    [
+        ("Kyiv", "Drones over Kiev again"),
+        ("Kiev", "Air raid in Kyiv"),
+        ("Zelensky", "President Zelenskyy said"),
+        ("Zelenskyy", "Zelenskiy spoke"),
+        ("Kharkiv", "Shelling in Kharkov"),
+        ("Zaporizhzhia", "the Zaporozhye plant"),
+        ("Odesa", "port of Odessa"),
+        ("Mykolaiv", "near Nikolaev"),
+        ("kyiv", "KYÏV"),
+        ("Dnipro", "in Dnipropetrovsk region"),
+    ],
+)
+def test_name_spellings_match(keyword, text):
+    assert sub({"keywords": [keyword]}).match(article("", text)).matched
+
+
+def test_whole_words_only():
+    assert not sub({"keywords": ["Kyiv"]}).match(article("", "Kyivstar outage")).matched
+    assert not sub({"keywords": ["war"]}).match(article("", "a warning")).matched
+
+
+def test_phrases_all_any_and_exclusions():
+    s = sub({"keywords": 'Kyiv "air defence"', "match": "all"})
+    assert s.match(article("", "Cold air over Kiev, defence lines held")).matched is False
+    assert s.match(article("", "Kiev air defence shot down drones")).matched
+    s_any = sub({"keywords": ["Odesa", '"grain deal"'], "exclude": ["football"]})
+    assert s_any.match(article("", "Odessa port")).matched
+    assert not s_any.match(article("", "Odessa football club")).matched
+
+
+def test_topics_and_sources_must_hold_too():
+    s = sub({"keywords": ["Kyiv"], "topics": ["strikes"], "sources": ["Wire A"]})
+    assert not s.match(article("", "Kyiv", topics=["diplomacy"])).matched
+    assert not s.match(article("", "Kyiv", topics=["strikes"], source="Other")).matched
+    result = s.match(article("", "Kyiv", topics=["strikes", "energy"]))
+    assert result.matched
+    assert result.reasons == ("source: Wire A", "topics: strikes", "keywords: Kyiv")
+
+
+def test_canonical_tokens_fold_accents_and_case():
+    assert canonical_tokens("Zelenskyy’s KIEV café") == ["zelensky", "s", "kyiv", "cafe"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "x", "channels": {}, "rules": {"keywords": ["a"]}}, "slack or an email"),
+        ({"name": "x", "channels": {"email": "nope"}, "rules": {"keywords": ["a"]}},
+         "not an email address"),
+        ({"name": "x", "channels": {"slack": "ftp://x"}, "rules": {"keywords": ["a"]}},
+         "incoming-webhook URL"),
+        ({"name": "x", "channels": {"email": "a@b.org"}, "rules": {}}, "at least one of"),
+        ({"name": "x", "channels": {"email": "a@b.org"}, "rules": {"match": "most",
+                                                                    "keywords": ["a"]}},
+         "rules.match"),
+    ],
+)
+def test_bad_subscriptions_name_the_entry(entry, message):
+    with pytest.raises(SubscriptionError, match=message) as info:
+        parse_subscriptions({"subscriptions": [entry]}, "subs.yaml")
+    assert "subs.yaml: subscriptions.0(x)" in str(info.value)
+
+
+def test_webhook_is_secret():
+    s = sub({"keywords": ["a"]}, {"slack": "https://hooks.example/T/B/secret"})
+    assert "secret" not in repr(s) and "secret" not in str(s)
+
+
+def test_slack_block_kit_and_email_parts():
+    a = article("Strike <on> port & city", "Body text", topics=["strikes"])
+    payload = render_slack(a, "desk", ["keywords: port"])
+    blocks = payload["blocks"]
+    assert blocks[0]["type"] == "header"
+    assert "&lt;on&gt; port &amp; city" in blocks[1]["text"]["text"]
+    message = render_email(a, "desk", ["keywords: port"], "ww@localhost", "to@example.org")
+    assert message["Subject"] == "Strike <on> port & city"
+    plain = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "Strike <on> port & city" in plain
+    assert "Strike &lt;on&gt; port &amp; city" in html and "<on>" not in html
+
+
+async def test_slack_429_retry_after_is_honoured_then_delivered():
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        if len(calls) == 1:
+            return httpx.Response(429, headers={"Retry-After": "0"})
+        return httpx.Response(200, text="ok")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        slack = SlackChannel(client)
+        result = await deliver(lambda: slack.send(SecretStr("https://h.example/x"), {"text": "t"}),
+                               max_attempts=3, base_delay=0.01, max_delay=0.05)
+    assert result.delivered and result.attempts == 2
+
+
+async def test_permanent_failure_stops_and_hides_the_url():
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, text="no_service")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        slack = SlackChannel(client)
+        result = await deliver(
+            lambda: slack.send(SecretStr("https://h.example/very-secret"), {"text": "t"}),
+            max_attempts=5, base_delay=0.01, max_delay=0.05)
+    assert not result.delivered and result.attempts == 1
+    assert result.error == "slack: HTTP 404 no_service"
+
+
+async def test_retries_are_bounded():
+    async def always_down() -> None:
+        raise DeliveryError("email: down", retryable=True)
+
+    result = await deliver(always_down, max_attempts=3, base_delay=0.01, max_delay=0.02)
+    assert (result.delivered, result.attempts, result.error) == (False, 3, "email: down")

@@ -29,8 +29,7 @@ demo: kafka-start
 
 ## Unit tests, then integration tests on the real broker.
 test: kafka-start
-	$(BIN)/ruff check services schemas wirewatch tests
-	$(BIN)/mypy services schemas wirewatch
+	$(BIN)/wirewatch export-schemas --check
 	$(BIN)/pytest tests/unit -q
 	$(BIN)/pytest tests/integration -q
 

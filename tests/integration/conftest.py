@@ -1,0 +1,108 @@
+"""Integration tier: a real Kafka broker on 127.0.0.1, real HTTP and SMTP servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from wirewatch.kafka import consume, producer
+from wirewatch.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
+from wirewatch.topology import create_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = os.environ.get("WIREWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+pytestmark = pytest.mark.integration
+
+
+def _broker_up() -> bool:
+    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> str:
+    if not _broker_up():
+        subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "start"], check=True)
+    return BOOTSTRAP
+
+
+@pytest.fixture
+async def namespace(bootstrap: str) -> str:
+    ns = f"t{uuid.uuid4().hex[:10]}."
+    await create_topics(bootstrap, ns)
+    return ns
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[FeedServer, SlackReceiver, SmtpSink]]:
+    feeds, slack, smtp = FeedServer(), SlackReceiver(), SmtpSink()
+    await feeds.start()
+    await slack.start()
+    smtp.start()
+    yield feeds, slack, smtp
+    await feeds.stop()
+    await slack.stop()
+    smtp.stop()
+
+
+@pytest.fixture
+async def make_pipeline(bootstrap: str, namespace: str, tmp_path: Path
+                        ) -> AsyncIterator[Callable[..., Pipeline]]:
+    made: list[Pipeline] = []
+
+    def make(env: dict[str, str] | None = None, replicas: dict[str, int] | None = None) -> Pipeline:
+        base = {
+            "WIREWATCH_BOOTSTRAP_SERVERS": bootstrap,
+            "WIREWATCH_NAMESPACE": namespace,
+            "WIREWATCH_DATA_DIR": str(tmp_path / "data"),
+            "WIREWATCH_LOG_LEVEL": "INFO",
+            "NOTIFIER_BACKOFF_BASE": "0.05",
+            "NOTIFIER_BACKOFF_MAX": "0.5",
+        }
+        pipeline = Pipeline({**base, **(env or {})}, tmp_path / "logs", replicas or {})
+        made.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in made:
+        await pipeline.stop()
+    for log in sorted((tmp_path / "logs").glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "level=error" in text or "Traceback" in text:
+            print(f"--- {log.name} ---\n{text[-4000:]}")
+
+
+async def collect(bootstrap: str, topic: str, until: Callable[[list[bytes]], bool],
+                  timeout: float = 90.0) -> list[tuple[bytes | None, bytes]]:
+    """Read ``topic`` from the start until ``until(values)`` holds or time runs out."""
+    records: list[tuple[bytes | None, bytes]] = []
+
+    async def read() -> None:
+        async for record in consume(bootstrap, [topic]):
+            records.append((record.key, record.value or b""))
+            if until([v for _, v in records]):
+                return
+
+    try:
+        await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        pass
+    return records
+
+
+async def publish(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+    async with producer(bootstrap) as prod:
+        for key, value in items:
+            await prod.send_and_wait(topic, value, key=key)

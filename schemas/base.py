@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Self
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["Event", "MessageDecodeError"]
+__all__ = ["Event", "MessageDecodeError", "describe_errors"]
 
 
 class MessageDecodeError(ValueError):
@@ -15,6 +15,13 @@ class MessageDecodeError(ValueError):
 
     ``str(error)`` says what was wrong and where (the JSON path of each bad field).
     """
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem, each with the JSON path of the bad field."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+    )
 
 
 class Event(BaseModel):
@@ -52,11 +59,7 @@ class Event(BaseModel):
         try:
             event = cls.model_validate(data)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-                for err in exc.errors()
-            )
-            raise MessageDecodeError(f"{cls.__name__}: {problems}") from exc
+            raise MessageDecodeError(f"{cls.__name__}: {describe_errors(exc)}") from exc
         if event.schema_version > cls.SCHEMA_VERSION:
             raise MessageDecodeError(
                 f"{cls.__name__}: schema_version {event.schema_version} is newer than "

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import email
 import hashlib
@@ -32,35 +33,72 @@ from aiosmtpd.controller import Controller
 __all__ = ["FeedServer", "ServiceProcess", "SlackReceiver", "SmtpSink"]
 
 
-class FeedServer:
-    """HTTP server for feed files under ``/feeds/<name>``."""
+class _LoopbackHttp(abc.ABC):
+    """An aiohttp server on a free loopback port that can be told to fail a name."""
+
+    prefix = ""
 
     def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
         self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
-        self.requests: list[tuple[str, int]] = []
         self._runner: web.AppRunner | None = None
         self.port = 0
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{self.prefix}/{name}"
+
+    def fail(self, name: str, status: int, times: int = 1, headers: Mapping[str, str] = {}) -> None:
+        """Answer the next ``times`` requests for ``name`` with ``status``."""
+        self.failures.setdefault(name, []).extend([(status, dict(headers))] * times)
+
+    def _next_failure(self, name: str) -> web.Response | None:
+        pending = self.failures.get(name)
+        if not pending:
+            return None
+        status, headers = pending.pop(0)
+        return web.Response(status=status, headers=headers, text="failure for the test")
+
+    @abc.abstractmethod
+    def _routes(self, app: web.Application) -> None:
+        """Add the server's routes to ``app``."""
+
+    async def start(self) -> None:
+        app = web.Application()
+        self._routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+
+class FeedServer(_LoopbackHttp):
+    """HTTP server for feed files under ``/feeds/<name>``."""
+
+    prefix = "feeds"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.files: dict[str, bytes] = {}
+        self.requests: list[tuple[str, int]] = []
 
     def put(self, name: str, content: bytes) -> str:
         """Serve ``content`` at ``/feeds/name``; return its URL."""
         self.files[name] = content
         return self.url(name)
 
-    def fail(self, name: str, status: int, times: int = 1, headers: Mapping[str, str] = {}) -> None:
-        """Answer the next ``times`` requests for ``name`` with ``status``."""
-        self.failures.setdefault(name, []).extend([(status, dict(headers))] * times)
-
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/feeds/{name}"
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_get("/feeds/{name}", self._serve)
 
     async def _serve(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        pending = self.failures.get(name)
-        if pending:
-            status, headers = pending.pop(0)
-            self.requests.append((name, status))
-            return web.Response(status=status, headers=headers, text="failure for the test")
+        failure = self._next_failure(name)
+        if failure is not None:
+            self.requests.append((name, failure.status))
+            return failure
         content = self.files.get(name)
         if content is None:
             self.requests.append((name, 404))
@@ -73,43 +111,26 @@ class FeedServer:
         return web.Response(body=content, content_type="application/xml",
                             headers={"ETag": etag, "Last-Modified": formatdate(usegmt=True)})
 
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/feeds/{name}", self._serve)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-
-
-class SlackReceiver:
+class SlackReceiver(_LoopbackHttp):
     """Records Block Kit posts to ``/hooks/<name>``; can throttle or fail first."""
 
+    prefix = "hooks"
+
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[tuple[str, dict[str, Any]]] = []
-        self.failures: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self.attempts: list[tuple[str, int]] = []
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
-    def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/{name}"
-
-    def fail(self, name: str, status: int, times: int = 1, headers: Mapping[str, str] = {}) -> None:
-        self.failures.setdefault(name, []).extend([(status, dict(headers))] * times)
+    def _routes(self, app: web.Application) -> None:
+        app.router.add_post("/hooks/{name}", self._hook)
 
     async def _hook(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        pending = self.failures.get(name)
-        if pending:
-            status, headers = pending.pop(0)
-            self.attempts.append((name, status))
-            return web.Response(status=status, headers=headers, text="rate_limited")
+        failure = self._next_failure(name)
+        if failure is not None:
+            self.attempts.append((name, failure.status))
+            return failure
         try:
             payload = orjson.loads(await request.read())
         except orjson.JSONDecodeError:
@@ -118,19 +139,6 @@ class SlackReceiver:
         self.attempts.append((name, 200))
         self.received.append((name, payload))
         return web.Response(text="ok")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hooks/{name}", self._hook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
 
 
 class _Keep:

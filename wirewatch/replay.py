@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.article_raw import RawArticle
+from schemas.base import describe_errors
 
 __all__ = ["ReplayError", "read_articles"]
 
@@ -62,10 +63,7 @@ def _from_json_lines(path: Path, now: datetime) -> Iterator[RawArticle | Problem
             try:
                 yield RawArticle.model_validate(data)
             except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
-                )
-                yield Problem(where, problems)
+                yield Problem(where, describe_errors(exc))
 
 
 def read_articles(path: Path, source: str = "replay") -> Iterator[RawArticle | Problem]:

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from schemas.article_classified import TopicTag
+from wirewatch.configfiles import read_yaml
 from wirewatch.text import words
 
 __all__ = ["CLASSIFIER_NAME", "Lexicon", "LexiconError", "Term", "classify", "load_lexicon"]
@@ -123,10 +123,7 @@ def parse_lexicon(data: Any, where: str = "lexicon") -> Lexicon:
 
 def load_lexicon(path: Path = DEFAULT_LEXICON) -> Lexicon:
     """Read a lexicon YAML file."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise LexiconError(f"{path}: cannot read lexicon: {exc}") from exc
+    data = read_yaml(path, LexiconError)
     return parse_lexicon(data, str(path))
 
 

@@ -12,11 +12,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from schemas.article_raw import RawArticle
+from schemas.base import describe_errors
+from wirewatch.configfiles import read_yaml
 
 __all__ = [
     "FeedConfig",
@@ -66,17 +67,11 @@ class _FeedsFile(BaseModel):
 
 def load_feeds(path: Path) -> list[FeedConfig]:
     """Read the feeds YAML file: ``feeds: [{url, source, interval}]``."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FeedsFileError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise FeedsFileError(f"{path}: not valid YAML: {exc}") from exc
+    data = read_yaml(path, FeedsFileError)
     try:
         feeds = _FeedsFile.model_validate(data).feeds
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise FeedsFileError(f"{path}: {problems}") from exc
+        raise FeedsFileError(f"{path}: {describe_errors(exc)}") from exc
     urls = [f.url for f in feeds]
     repeated = sorted({u for u in urls if urls.count(u) > 1})
     if repeated:

@@ -24,12 +24,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
 
 from schemas.article_classified import ClassifiedArticle
 from services.notifier.matching import MatchResult, Phrase, canonical_tokens, find_phrases
+from wirewatch.configfiles import read_yaml
 from wirewatch.text import fold
 
 __all__ = ["Channels", "Rules", "Subscription", "SubscriptionError", "load_subscriptions"]
@@ -212,11 +212,6 @@ def expand_env(data: object, environ: Mapping[str, str], where: str) -> object:
 
 def load_subscriptions(path: Path, environ: Mapping[str, str] | None = None) -> list[Subscription]:
     """Read and validate a subscriptions YAML file, expanding ``${VAR}`` references."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SubscriptionError(f"{path}: cannot read: {exc.strerror}") from exc
-    except yaml.YAMLError as exc:
-        raise SubscriptionError(f"{path}: not valid YAML: {exc}") from exc
-    data = expand_env(data, os.environ if environ is None else environ, str(path))
+    environ = os.environ if environ is None else environ
+    data = expand_env(read_yaml(path, SubscriptionError), environ, str(path))
     return parse_subscriptions(data, str(path))

@@ -7,8 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-__all__ = ["consume", "producer"]
+__all__ = ["consume", "group_assignment", "producer"]
 
 
 @asynccontextmanager
@@ -59,3 +61,24 @@ async def consume(
                 return
     finally:
         await consumer.stop()
+
+
+async def group_assignment(bootstrap_servers: str, group: str) -> tuple[str, list[dict[str, set[int]]]]:
+    """A consumer group's state (``Stable``, ``PreparingRebalance``…) and, per member, the
+    partitions it owns by topic."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    _error, _group_id, state, _protocol_type, _protocol, members, *_ = response.groups[0]
+    owned: list[dict[str, set[int]]] = []
+    for *_ids, _metadata, raw_assignment in members:
+        by_topic: dict[str, set[int]] = {}
+        if raw_assignment:
+            assignment = ConsumerProtocolMemberAssignment.decode(raw_assignment)
+            for topic, partitions in assignment.assignment:
+                by_topic.setdefault(topic, set()).update(partitions)
+        owned.append(by_topic)
+    return state, owned

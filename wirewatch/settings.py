@@ -41,6 +41,31 @@ class CommonSettings(BaseSettings):
         description="Where a replica keeps local files; each replica gets its own subfolder.",
     )
 
+    commit_interval: float = Field(
+        default=1.0,
+        gt=0,
+        validation_alias=AliasChoices("WIREWATCH_COMMIT_INTERVAL"),
+        description="Seconds between offset commits; what a crash may make a replica redo.",
+    )
+    commit_every: int = Field(
+        default=100,
+        ge=1,
+        validation_alias=AliasChoices("WIREWATCH_COMMIT_EVERY"),
+        description="Also commit after this many messages.",
+    )
+    session_timeout: float = Field(
+        default=30.0,
+        ge=6.0,
+        le=300.0,
+        validation_alias=AliasChoices("WIREWATCH_SESSION_TIMEOUT"),
+        description="Seconds before the group gives a silent replica's partitions to others.",
+    )
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Heartbeats a third of the session timeout apart, as Kafka advises (at most 3 s)."""
+        return min(3.0, self.session_timeout / 3)
+
     def topic(self, name: str) -> str:
         """The full name of a topic in this deployment's namespace."""
         return f"{self.namespace}{name}"

@@ -17,6 +17,7 @@ Error policy for every stream stage (written down once, applied by :class:`Error
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 
 from schemas.base import MessageDecodeError
 from schemas.topics import DEADLETTERS
@@ -35,6 +38,41 @@ from wirewatch.settings import CommonSettings
 __all__ = ["ErrorPolicy", "ProcessingError", "make_app", "run_worker"]
 
 log = logging.getLogger(__name__)
+
+
+class RewindingRecovery(Recovery):  # type: ignore[misc]
+    """Table recovery that seeks the stream partitions once more when it is done.
+
+    faust-streaming 0.15.3 ends a recovery that restored table state by resuming the
+    stream partitions, then seeking them to the committed offsets, then resuming flow
+    control, whose queues are emptied on resume. Records fetched in that window are
+    dropped while the fetch position has already moved past them: a replica restarted
+    after a crash silently skipped part of its backlog. Seeking again to the committed
+    offsets (the start, where nothing is committed) once flow control is back fetches
+    those records again; some may then be processed twice, which every stage tolerates.
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        await super().on_recovery_completed(generation_id)
+        if self.app.consumer_generation_id != generation_id:
+            return
+        consumer = self.app.consumer
+        committed = await consumer.seek_to_committed()
+        for tp in consumer.assignment():
+            if not self._is_changelog_tp(tp) and not committed.get(tp):
+                await consumer.seek(tp, 0)
+        await consumer.perform_seek()
+
+
+class RewindingTableManager(TableManager):  # type: ignore[misc]
+    """faust's table manager with :class:`RewindingRecovery`."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = RewindingRecovery(self.app, self, beacon=self.beacon,
+                                               loop=self.loop)
+        return self._recovery
 
 
 class ProcessingError(Exception):
@@ -64,8 +102,11 @@ def make_app(service: str, settings: CommonSettings, **options: Any) -> faust.Ap
         "producer_acks": -1,
         "table_standby_replicas": 0,
         "datadir": str(replica_dir),
-        "broker_commit_every": 100,
-        "broker_commit_interval": 1.0,
+        "broker_commit_every": settings.commit_every,
+        "broker_commit_interval": settings.commit_interval,
+        "broker_session_timeout": settings.session_timeout,
+        "broker_heartbeat_interval": settings.heartbeat_interval,
+        "TableManager": RewindingTableManager,
     }
     config.update(options)
     return faust.App(settings.group(service), **config)

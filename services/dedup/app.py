@@ -7,7 +7,9 @@
    the articles seen under it in arrival order; it answers each registration with the
    earlier copies found there.
 3. ``decide_articles`` reads ``dedup.votes`` (key: article id), waits for every band's
-   answer and publishes to ``articles.unique`` or ``articles.duplicates``.
+   answer and publishes to ``articles.unique`` or ``articles.duplicates``. When the
+   earlier copy it matched has no story recorded in the band yet (it was itself being
+   decided), it asks that copy's partition over the same topic (see ``Pending``).
 
 Because a band key always lives on one partition, two copies that arrived on different
 partitions of ``articles.raw`` (or at different replicas) still meet in stage 2.
@@ -26,12 +28,14 @@ from services.dedup.logic import EXACT_BAND, BandEntry, fingerprint, match_in_ba
 from services.dedup.protocol import (
     BandRegister,
     BandStory,
+    VoteAnswer,
     VoteArticle,
+    VoteAsk,
     decode_band_message,
     decode_vote_message,
 )
 from services.dedup.settings import Settings
-from services.dedup.verdicts import Pending, Verdict, render, reply
+from services.dedup.verdicts import Pending, Verdict, answer_for, render, reply
 from wirewatch.logs import fields
 from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
 from wirewatch.topology import DEDUP_BANDS, DEDUP_VOTES, plan
@@ -115,37 +119,69 @@ def create_app(settings: Settings) -> faust.App:
 
     async def decide_one(key: bytes | None, value: bytes) -> None:
         vote = decode_vote_message(value)
-        article_id = vote.article.id if isinstance(vote, VoteArticle) else vote.article_id
+        article_id = (vote.article.id if isinstance(vote, VoteArticle)
+                      else vote.target if isinstance(vote, VoteAsk) else vote.article_id)
         decided = verdict_table.get(article_id)
         if decided is not None:
-            # A redelivery or a re-sent article: give the same answer again, never a new one.
+            verdict = Verdict.from_bytes(decided)
             if isinstance(vote, VoteArticle):
-                await publish(vote.article, Verdict.from_bytes(decided))
+                # A redelivery or a re-sent article: the same answer again, never a new one.
+                await publish(vote.article, verdict)
+            elif isinstance(vote, VoteAsk):
+                await send_vote(answer_for(verdict, article_id, vote.asker))
             return
         pending = Pending.from_bytes(pending_table.get(article_id))
-        pending.add(vote)
-        if not pending.complete:
+        now = time.time()
+        if isinstance(vote, VoteAsk):
+            step = pending.on_ask(vote.asker, article_id)
+        elif isinstance(vote, VoteAnswer):
+            step = pending.on_answer(vote, now)
+        else:
+            step = pending.add(vote, now)
+        for answer in step.answers:
+            await send_vote(answer)
+        if step.ask is not None:
+            await votes_topic.send(key=step.ask.target.encode(), value=step.ask.to_bytes())
+        if step.verdict is None:
             pending_table[article_id] = pending.to_bytes()
             return
+        await conclude(pending, step.verdict)
+
+    async def send_vote(answer: VoteAnswer) -> None:
+        await votes_topic.send(key=answer.article_id.encode(), value=answer.to_bytes())
+
+    async def conclude(pending: Pending, verdict: Verdict) -> None:
         assert pending.article is not None
         article = RawArticle.model_validate(pending.article)
-        verdict = pending.decide()
         await publish(article, verdict)
-        verdict_table[article_id] = verdict.to_bytes()
-        if article_id in pending_table:
-            del pending_table[article_id]
+        verdict_table[article.id] = verdict.to_bytes()
+        if article.id in pending_table:
+            del pending_table[article.id]
         if verdict.original is None:
-            log.info("unique article", extra=fields(article_id=article_id, source=article.source))
+            log.info("unique article", extra=fields(article_id=article.id, source=article.source))
             return
         log.info(
             "duplicate removed",
-            extra=fields(article_id=article_id, source=article.source,
+            extra=fields(article_id=article.id, source=article.source,
                          duplicate_of=verdict.original.story_id,
                          similarity=round(verdict.original.similarity, 3)),
         )
-        story = BandStory(article_id=article_id, story_id=verdict.original.story_id).to_bytes()
+        # Later copies that meet this one in a band learn the story there, without asking.
+        story = BandStory(article_id=article.id, story_id=verdict.story_id or article.id)
         for band_key in pending.band_keys:
-            await bands_topic.send(key=band_key.encode(), value=story)
+            await bands_topic.send(key=band_key.encode(), value=story.to_bytes())
+
+    @app.timer(settings.ask_retry)
+    async def retry_lookups() -> None:
+        """Ask again for stories whose answer has not come: a crash can lose either."""
+        now = time.time()
+        try:
+            for raw in list(pending_table.values()):
+                ask = Pending.from_bytes(raw).retry(now, after=settings.ask_retry)
+                if ask is not None:
+                    await votes_topic.send(key=ask.target.encode(), value=ask.to_bytes())
+        except Exception:  # noqa: BLE001 - the next tick tries again; the worker must go on
+            log.exception("repeating story lookups failed")
 
     @app.agent(raw_topic, name="fingerprint_articles")
     async def fingerprint_articles(stream: faust.StreamT[bytes]) -> None:

@@ -219,7 +219,7 @@ class Match:
     """An earlier article that the new one copies."""
 
     article_id: str
-    story_id: str
+    story_id: str | None  # None: the band has not been told the earlier article's story
     similarity: float
 
 
@@ -277,12 +277,13 @@ def match_in_band(
         sim = similarity(new_sig, new.size, sig, entry.size)
         if band == EXACT_BAND or is_copy(sim, new.size, entry.size, params):
             score = 1.0 if band == EXACT_BAND else sim.score
-            matches.append(Match(entry.article_id, entry.story_id or entry.article_id, score))
+            matches.append(Match(entry.article_id, entry.story_id, score))
     return BandResult(kept, matches)
 
 
 def choose_original(matches: list[Match]) -> Match | None:
-    """The story a new article copies: the most similar earlier article, ties by id."""
+    """The earlier article a new one copies: the most similar, ties by story then id."""
     if not matches:
         return None
-    return min(matches, key=lambda m: (-round(m.similarity, 6), m.story_id, m.article_id))
+    return min(matches, key=lambda m: (-round(m.similarity, 6), m.story_id or m.article_id,
+                                       m.article_id))

@@ -1,7 +1,9 @@
 """dedup's internal messages between its stages (not part of the public contract).
 
 ``dedup.bands`` (key: band key) carries :class:`BandRegister` and :class:`BandStory`;
-``dedup.votes`` (key: article id) carries :class:`VoteArticle` and :class:`VoteReply`.
+``dedup.votes`` (key: article id) carries :class:`VoteArticle` and :class:`VoteReply`, and
+:class:`VoteAsk` / :class:`VoteAnswer`, with which a copy learns the story of the earlier
+copy it matched when that one's story was not yet recorded in the band.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pydantic import Field
 from schemas.article_raw import RawArticle
 from schemas.base import Event
 
-__all__ = ["BandMessage", "BandRegister", "BandStory", "MatchOut", "VoteArticle", "VoteMessage",
-           "VoteReply", "decode_band_message", "decode_vote_message"]
+__all__ = ["BandMessage", "BandRegister", "BandStory", "MatchOut", "VoteAnswer", "VoteArticle",
+           "VoteAsk", "VoteMessage", "VoteReply", "decode_band_message", "decode_vote_message"]
 
 
 class BandRegister(Event):
@@ -37,7 +39,7 @@ class MatchOut(Event):
     """An earlier article that the asking article copies."""
 
     article_id: str
-    story_id: str
+    story_id: str | None = Field(description="None while the band does not know it yet.")
     similarity: float = Field(ge=0, le=1)
 
 
@@ -58,13 +60,33 @@ class VoteReply(Event):
     matches: list[MatchOut]
 
 
+class VoteAsk(Event):
+    """Sent to ``target``'s partition: which story is ``target`` part of?"""
+
+    op: Literal["ask"] = "ask"
+    target: str
+    asker: str
+
+
+class VoteAnswer(Event):
+    """Sent back to the asker: the target's story, or the earlier copy to ask next."""
+
+    op: Literal["answer"] = "answer"
+    article_id: str = Field(description="The asker.")
+    target: str
+    story_id: str | None = None
+    next: str | None = None
+
+
 BandMessage = BandRegister | BandStory
-VoteMessage = VoteArticle | VoteReply
+VoteMessage = VoteArticle | VoteReply | VoteAsk | VoteAnswer
+_VOTE_KINDS: dict[str, type[VoteArticle | VoteReply | VoteAsk | VoteAnswer]] = {
+    "reply": VoteReply, "ask": VoteAsk, "answer": VoteAnswer}
 
 
 def _op(raw: bytes) -> str:
     # Cheap routing on the discriminator before full validation.
-    for op in ("register", "story", "article", "reply"):
+    for op in ("register", "story", "article", "reply", "ask", "answer"):
         if f'"op":"{op}"'.encode() in raw:
             return op
     return ""
@@ -79,6 +101,4 @@ def decode_band_message(raw: bytes) -> BandMessage:
 
 def decode_vote_message(raw: bytes) -> VoteMessage:
     """Parse a ``dedup.votes`` value; MessageDecodeError if it is neither kind."""
-    if _op(raw) == "reply":
-        return VoteReply.from_bytes(raw)
-    return VoteArticle.from_bytes(raw)
+    return _VOTE_KINDS.get(_op(raw), VoteArticle).from_bytes(raw)

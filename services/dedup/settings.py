@@ -26,6 +26,9 @@ class Settings(CommonSettings):
         default=14, gt=0, description="How long a story can still be matched by a copy."
     )
     max_entries_per_band: int = Field(default=64, ge=2, le=10_000)
+    ask_retry: float = Field(
+        default=5.0, gt=0, description="Seconds before an unanswered story lookup is repeated."
+    )
 
     def lsh_params(self) -> LshParams:
         """The detection parameters; raises ValueError if they do not fit together."""

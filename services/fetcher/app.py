@@ -103,14 +103,14 @@ class Fetcher:
                                           enable_idempotence=True, linger_ms=10)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers, group_id=s.group(SERVICE),
-            enable_auto_commit=False, auto_offset_reset="earliest")
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=int(s.session_timeout * 1000),
+            heartbeat_interval_ms=int(s.heartbeat_interval * 1000))
         await self._producer.start()
         await self._consumer.start()
         try:
+            await self._consumer.topics()  # a metadata fetch, so the count below is current
             partitions = self._consumer.partitions_for_topic(self.state_topic)
-            if not partitions:
-                await self._consumer._client.force_metadata_update()
-                partitions = self._consumer.partitions_for_topic(self.state_topic)
             if not partitions:
                 raise RuntimeError(f"topic {self.state_topic} does not exist; "
                                    "run `wirewatch create-topics`")
@@ -221,6 +221,8 @@ class Fetcher:
                                                      title=article.title[:80]))
         await self._producer.flush()
         self.published += len(fresh)
+        log.info("feed read", extra=fields(feed=feed.url, items=len(parsed.articles),
+                                           new=len(fresh)))
         # Saved only after the articles are acknowledged: a crash in between republishes
         # (dedup answers a repeated id with its first verdict), it never loses an item.
         state.remember([a.id for a in parsed.articles], self.settings.seen_limit)

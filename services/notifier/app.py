@@ -79,6 +79,9 @@ def create_app(settings: Settings) -> faust.App:
             for channel in channels:
                 slot = f"{sub.name}/{channel}"
                 if slot in done:
+                    log.info("already alerted for this story; skipped",
+                             extra=fields(subscription=sub.name, channel=channel,
+                                          article_id=article.id, story_id=article.story_id))
                     continue
                 outcome = await send_one(sub, channel, article, list(result.reasons))
                 status = "delivered" if outcome.delivered else "failed"

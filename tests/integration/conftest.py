@@ -102,7 +102,8 @@ async def collect(bootstrap: str, topic: str, until: Callable[[list[bytes]], boo
     return records
 
 
-async def publish(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]]) -> None:
+async def publish(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
+                  partition: int | None = None) -> None:
     async with producer(bootstrap) as prod:
         for key, value in items:
-            await prod.send_and_wait(topic, value, key=key)
+            await prod.send_and_wait(topic, value, key=key, partition=partition)

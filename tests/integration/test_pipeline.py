@@ -10,7 +10,14 @@ import orjson
 import pytest
 import yaml
 
-from schemas import Alert, ClassifiedArticle, DeadLetter, RawArticle, UniqueArticle
+from schemas import (
+    Alert,
+    ClassifiedArticle,
+    DeadLetter,
+    DuplicateArticle,
+    RawArticle,
+    UniqueArticle,
+)
 from tests.integration.conftest import ROOT, collect, publish
 
 pytestmark = pytest.mark.integration
@@ -61,11 +68,12 @@ async def test_feeds_to_slack_and_email_exactly_once(tmp_path, namespace, bootst
     assert set(mails.values()) == {1}
     assert sorted(r for (r,), _ in mails) == ["front@example.org", "kyiv-desk@example.org"]
 
-    uniques = await collect(bootstrap, namespace + "articles.unique", lambda v: len(v) >= 5, 10)
-    duplicates = await collect(bootstrap, namespace + "articles.duplicates",
-                               lambda v: len(v) >= 3, 10)
+    # At-least-once: a verdict may be published again after a restart or rebalance, always
+    # the same one, so what counts is the distinct articles.
+    uniques = await collect(bootstrap, namespace + "articles.unique", lambda v: False, 5)
+    duplicates = await collect(bootstrap, namespace + "articles.duplicates", lambda v: False, 5)
     assert len({UniqueArticle.from_bytes(v).story_id for _, v in uniques}) == 5
-    assert len(duplicates) == 3
+    assert len({DuplicateArticle.from_bytes(v).id for _, v in duplicates}) == 3
 
 
 async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
@@ -101,7 +109,8 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
     await publish(bootstrap, namespace + "articles.classified",
                   [(b"good-classified", good_classified.to_bytes())])
 
-    letters = await collect(bootstrap, namespace + "deadletters", lambda v: len(v) >= 5)
+    letters = await collect(bootstrap, namespace + "deadletters",
+                            lambda v: len({DeadLetter.from_bytes(x).topic for x in v}) >= 5)
     by_topic = {DeadLetter.from_bytes(v).topic: DeadLetter.from_bytes(v) for _, v in letters}
     assert set(by_topic) == {namespace + t for t in bad}
     raw_letter = by_topic[namespace + "articles.raw"]
@@ -137,11 +146,10 @@ async def test_seed_pair_is_one_story_and_nothing_else_is_a_copy(namespace, boot
                                         fetched_at=now).to_bytes()) for a in articles]
     await publish(bootstrap, namespace + "articles.raw", items)
     unique = await collect(bootstrap, namespace + "articles.unique",
-                           lambda v: len(v) >= len(articles) - 1)
-    duplicates = await collect(bootstrap, namespace + "articles.duplicates",
-                               lambda v: len(v) >= 1, 15)
-    pairs = [(orjson.loads(v)["id"], orjson.loads(v)["duplicate_of"]) for _, v in duplicates]
+                           lambda v: len({orjson.loads(x)["id"] for x in v}) >= len(articles) - 1)
+    duplicates = await collect(bootstrap, namespace + "articles.duplicates", lambda v: False, 5)
+    pairs = {(orjson.loads(v)["id"], orjson.loads(v)["duplicate_of"]) for _, v in duplicates}
     balzer = [a.id for a in articles if "Kyle Balzer" in a.body]
     assert len(balzer) == 2 and balzer[0].startswith("seed-001") and balzer[1].startswith("seed-002")
-    assert len(pairs) == 1 and set(pairs[0]) == set(balzer), pairs
-    assert len(unique) == len(articles) - 1
+    assert len(pairs) == 1 and set(next(iter(pairs))) == set(balzer), pairs
+    assert len({orjson.loads(v)["id"] for _, v in unique}) == len(articles) - 1

@@ -1,0 +1,271 @@
+"""Scaling and crashes on the real broker: two dedup replicas, services killed mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+import yaml
+
+from schemas import Alert, DuplicateArticle, RawArticle, UniqueArticle
+from services.dedup.logic import fingerprint, is_copy, similarity
+from services.dedup.settings import Settings as DedupSettings
+from tests.integration.conftest import ROOT, collect, publish
+from wirewatch.kafka import group_assignment, producer
+from wirewatch.localrig import Pipeline
+from wirewatch.synthetic import SyntheticItem, make_copy, make_story, stream
+
+pytestmark = pytest.mark.integration
+
+PARAMS = DedupSettings().lsh_params()
+WATCHED = {"Kyiv", "Kiev", "Kharkiv", "Odesa", "Odessa"}  # what the rule below catches
+
+
+def caught_by_design(original: RawArticle, copy: RawArticle) -> bool:
+    """Whether the detector itself calls this pair a copy (MinHash can miss a few)."""
+    a, b = fingerprint(original.body, PARAMS), fingerprint(copy.body, PARAMS)
+    return bool(set(a.band_keys) & set(b.band_keys)) and is_copy(
+        similarity(a.signature, a.size, b.signature, b.size), a.size, b.size, PARAMS)
+
+
+def copy_pairs(count: int, prefix: str) -> list[tuple[RawArticle, RawArticle]]:
+    rng = random.Random(prefix)
+    pairs: list[tuple[RawArticle, RawArticle]] = []
+    while len(pairs) < count:
+        original = make_story(rng, f"{prefix}-o{len(pairs)}", topic_share=0)
+        copy = make_copy(rng, original, f"{prefix}-c{len(pairs)}").article
+        if caught_by_design(original.article, copy):
+            pairs.append((original.article, copy))
+    return pairs
+
+
+async def wait_for_members(bootstrap: str, group: str, topic: str, count: int,
+                           timeout: float = 90.0) -> list[set[int]]:
+    """Wait until ``count`` members share ``topic`` in a settled group; their partitions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        state, members = await group_assignment(bootstrap, group)
+        owned = [m.get(topic, set()) for m in members]
+        if state == "Stable" and len(owned) == count and all(owned):
+            return owned
+        if loop.time() > deadline:
+            pytest.fail(f"group {group} did not settle with {count} members: {state} {owned}")
+        await asyncio.sleep(0.5)
+
+
+def _verdicts(uniques: list[tuple[bytes | None, bytes]],
+              duplicates: list[tuple[bytes | None, bytes]]) -> tuple[set[str], dict[str, str]]:
+    unique_ids = {UniqueArticle.from_bytes(v).id for _, v in uniques}
+    copy_of = {d.id: d.duplicate_of for d in (DuplicateArticle.from_bytes(v) for _, v in duplicates)}
+    return unique_ids, copy_of
+
+
+async def test_two_dedup_replicas_catch_copies_on_each_others_partitions(
+        namespace, bootstrap, make_pipeline):
+    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
+    raw_topic = namespace + "articles.raw"
+    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
+    side = [min(owned[0]), min(owned[1])]  # one partition of each replica
+
+    # Originals first on one replica's partition, their copies later on the other's.
+    ordered = copy_pairs(6, "ordered")
+    for i, (original, _) in enumerate(ordered):
+        await publish(bootstrap, raw_topic, [(original.id.encode(), original.to_bytes())],
+                      partition=side[i % 2])
+    await collect(bootstrap, namespace + "articles.unique", lambda v: len(v) >= 6)
+    for i, (_, copy) in enumerate(ordered):
+        await publish(bootstrap, raw_topic, [(copy.id.encode(), copy.to_bytes())],
+                      partition=side[(i + 1) % 2])
+    # Both copies of a story at the same moment, one on each replica: exactly one wins.
+    racing = copy_pairs(6, "racing")
+    await asyncio.gather(
+        publish(bootstrap, raw_topic, [(a.id.encode(), a.to_bytes()) for a, _ in racing],
+                partition=side[0]),
+        publish(bootstrap, raw_topic, [(b.id.encode(), b.to_bytes()) for _, b in racing],
+                partition=side[1]))
+
+    uniques = await collect(bootstrap, namespace + "articles.unique", lambda v: len(v) >= 12)
+    duplicates = await collect(bootstrap, namespace + "articles.duplicates",
+                               lambda v: len(v) >= 12)
+    unique_ids, copy_of = _verdicts(uniques, duplicates)
+    for original, copy in ordered:
+        assert copy_of.get(copy.id) == original.id and original.id in unique_ids
+    for a, b in racing:
+        assert (copy_of.get(b.id) == a.id and a.id in unique_ids) != (
+            copy_of.get(a.id) == b.id and b.id in unique_ids), (a.id, b.id, copy_of)
+    assert len(unique_ids) == 12 and len(copy_of) == 12
+    # The replicas kept their partitions all along, so every pair did cross replicas.
+    assert await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2) == owned
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.2)
+
+
+async def _verdicts_covering(bootstrap: str, namespace: str, ids: set[str],
+                             timeout: float = 120.0) -> tuple[set[str], dict[str, str]]:
+    """Read dedup's verdicts until every id in ``ids`` has one (or time runs out).
+
+    After a crash some verdicts are published again; they must repeat the first one.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        uniques = await collect(bootstrap, namespace + "articles.unique", lambda v: False, 3)
+        duplicates = await collect(bootstrap, namespace + "articles.duplicates",
+                                   lambda v: False, 3)
+        unique_ids, copy_of = _verdicts(uniques, duplicates)
+        pairs = {(d.id, d.duplicate_of) for d in map(DuplicateArticle.from_bytes,
+                                                     (v for _, v in duplicates))}
+        assert len(pairs) == len(copy_of), f"a copy was given two originals: {pairs}"
+        if unique_ids | set(copy_of) >= ids or loop.time() > deadline:
+            return unique_ids, copy_of
+
+
+def _story_items() -> list[SyntheticItem]:
+    items = stream(90, copy_share=0.3, topic_share=0.7, seed=11, prefix="kill")
+    originals = {i.article.id: i.article for i in items if i.copy_of is None}
+    return [i for i in items
+            if i.copy_of is None or caught_by_design(originals[i.copy_of], i.article)]
+
+
+def _slack_story_counts(received: list[tuple[str, dict[str, object]]],
+                        story_of: dict[str, str]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for _, payload in received:
+        (article_id,) = set(re.findall(r"https://[\w.]+\.example/([\w-]+)", str(payload)))
+        counts[story_of[article_id]] += 1
+    return counts
+
+
+async def _wait_quiet(read: Callable[[], object], quiet: float = 1.5,
+                      timeout: float = 60.0) -> None:
+    """Wait until ``read()`` has not changed for ``quiet`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline, last, since = loop.time() + timeout, read(), loop.time()
+    while loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        now = read()
+        if now != last:
+            last, since = now, loop.time()
+        elif loop.time() - since >= quiet:
+            return
+
+
+async def test_services_killed_mid_stream_lose_nothing_and_alert_once(
+        namespace, bootstrap, servers, make_pipeline, tmp_path):
+    _, slack, smtp = servers
+    subs = tmp_path / "subs.yaml"
+    subs.write_text(yaml.safe_dump({"subscriptions": [{
+        "name": "cities", "channels": {"slack": slack.url("cities"), "email": "desk@example.org"},
+        "rules": {"keywords": ["Kyiv", "Kharkiv", "Odesa"]}}]}))
+    pipeline: Pipeline = make_pipeline({
+        "NOTIFIER_SUBSCRIPTIONS": str(subs), "NOTIFIER_SMTP_PORT": str(smtp.port),
+        # A dead replica's partitions move after this long; and offsets are committed
+        # rarely, so a restarted replica redoes everything it had done.
+        "WIREWATCH_SESSION_TIMEOUT": "6", "WIREWATCH_COMMIT_INTERVAL": "300",
+        "WIREWATCH_COMMIT_EVERY": "100000",
+    })
+    pipeline.start(only=("dedup", "classifier", "notifier"))
+    items = _story_items()
+    story_of = {i.article.id: i.copy_of or i.article.id for i in items}
+    expected_stories = {i.article.id for i in items if i.copy_of is None and i.place in WATCHED}
+    now = datetime.now(UTC)
+
+    async def feed() -> None:
+        async with producer(bootstrap) as prod:
+            for item in items:
+                article = item.article.model_copy(update={"fetched_at": now})
+                await prod.send_and_wait(namespace + "articles.raw", article.to_bytes(),
+                                         key=article.id.encode())
+                await asyncio.sleep(0.05)
+
+    feeding = asyncio.create_task(feed())
+    await collect(bootstrap, namespace + "articles.classified", lambda v: len(v) >= 10)
+    # dedup and classifier die in the middle of the stream while articles keep coming.
+    for name in ("dedup", "classifier"):
+        pipeline.of(name)[0].kill()
+    # With nothing new arriving, the notifier finishes its backlog; it is killed between
+    # deliveries (a crash during a webhook call can repeat that one call: see README).
+    await _wait_quiet(lambda: (len(slack.received), len(smtp.messages)))
+    delivered_before_kill = len(slack.received)
+    assert delivered_before_kill > 0
+    pipeline.of("notifier")[0].kill()
+    for name in ("dedup", "classifier", "notifier"):
+        pipeline.of(name)[0].start()
+    await feeding
+
+    raw_ids = {i.article.id for i in items}
+    unique_ids, copy_of = await _verdicts_covering(bootstrap, namespace, raw_ids)
+    assert unique_ids | set(copy_of) == raw_ids, "an article was lost"
+    assert unique_ids.isdisjoint(copy_of), "an article was given two verdicts"
+    # Replayed backlogs are read partition by partition, so a copy may now be read before
+    # its original; then it is the story's first copy. Still: one first copy per story.
+    stories: dict[str, set[str]] = {}
+    for article_id, story in story_of.items():
+        stories.setdefault(story, set()).add(article_id)
+    for members in stories.values():
+        (first,) = members & unique_ids
+        assert all(copy_of[m] == first for m in members - {first}), (members, copy_of)
+
+    await asyncio.wait_for(_until(lambda: len(slack.received) >= len(expected_stories)
+                                  and len(smtp.messages) >= len(expected_stories)), 120)
+    await asyncio.sleep(3)  # room for any repeated alert to show up
+    counts = _slack_story_counts(slack.received, story_of)
+    assert set(counts) == expected_stories and set(counts.values()) == {1}, counts
+    assert len(smtp.messages) == len(expected_stories)
+    assert not pipeline.dead()
+    # The restarted notifier really did see those stories again and skip them.
+    log = (tmp_path / "logs" / "notifier-0.log").read_text()
+    assert log.count("already alerted for this story") >= delivered_before_kill
+    alerts = await collect(bootstrap, namespace + "alerts",
+                           lambda v: len(v) >= 2 * len(expected_stories))
+    outcomes = Counter((Alert.from_bytes(v).story_id, Alert.from_bytes(v).channel)
+                       for _, v in alerts)
+    assert set(outcomes.values()) == {1} and len(outcomes) == 2 * len(expected_stories)
+
+
+def _rss(items: list[tuple[str, str]]) -> bytes:
+    entries = "".join(
+        f"<item><title>{title}</title><link>https://wire.example/{slug}?utm_source=rss</link>"
+        f"<description>&lt;p&gt;{title}. Officials gave details on Monday.&lt;/p&gt;</description>"
+        f"</item>" for slug, title in items)
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+            f"<link>https://wire.example/</link>{entries}</channel></rss>").encode()
+
+
+async def test_fetcher_killed_and_restarted_never_republishes(namespace, bootstrap, servers,
+                                                             make_pipeline, tmp_path):
+    feeds, _, _ = servers
+    first = [("a", "Drone attack on Odesa port"), ("b", "Talks resume in Geneva"),
+             ("c", "Grid repairs in Kharkiv")]
+    url = feeds.put("wire.xml", _rss(first))
+    config = tmp_path / "feeds.yaml"
+    config.write_text(yaml.safe_dump({"feeds": [{"url": url, "source": "Wire", "interval": 1}]}))
+    pipeline = make_pipeline({"FETCHER_FEEDS": str(config), "WIREWATCH_SESSION_TIMEOUT": "6"})
+    pipeline.start(only=("fetcher",))
+    await collect(bootstrap, namespace + "articles.raw", lambda v: len(v) >= 3)
+    # Wait until the feed's state (with the ids it published) is on its topic, then crash.
+    await collect(bootstrap, namespace + "fetcher.state", lambda v: any(orjson.loads(x).get("seen") for x in v))
+    fetcher = pipeline.of("fetcher")[0]
+    fetcher.kill()
+    # The feed changes while the fetcher is down, so the restarted one gets a full 200
+    # with the old items in it, not a 304: only its memory of ids can hold them back.
+    feeds.put("wire.xml", _rss([("d", "New sanctions package agreed"), *first]))
+    fetcher.start()
+    raw = await collect(bootstrap, namespace + "articles.raw", lambda v: len(v) >= 4)
+    log_path = tmp_path / "logs" / "fetcher-0.log"
+    await asyncio.wait_for(_until(lambda: "new=1" in log_path.read_text()), 60)
+    await asyncio.sleep(3)  # three more polls
+    raw = await collect(bootstrap, namespace + "articles.raw", lambda v: False, 3)
+    titles = sorted(RawArticle.from_bytes(v).title for _, v in raw)
+    assert titles == sorted(["New sanctions package agreed", *(t for _, t in first)])
+    assert not pipeline.dead()

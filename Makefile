@@ -15,6 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 	scripts/kafka.sh fetch
+	@command -v docker-compose >/dev/null || scripts/install-compose.sh
 
 kafka-start: setup
 	scripts/kafka.sh start
@@ -30,8 +31,16 @@ demo: kafka-start
 ## Unit tests, then integration tests on the real broker.
 test: kafka-start
 	$(BIN)/wirewatch export-schemas --check
-	$(BIN)/pytest tests/unit -q
+	WIREWATCH_REQUIRE_COMPOSE=1 $(BIN)/pytest tests/unit -q
 	$(BIN)/pytest tests/integration -q
+
+## Broker and the four services in the background; `make down` stops them.
+up: kafka-start
+	scripts/services.sh up
+
+down:
+	scripts/services.sh down
+	scripts/kafka.sh stop
 
 test-unit: setup
 	$(BIN)/pytest tests/unit -q

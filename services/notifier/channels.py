@@ -81,7 +81,8 @@ def render_email(
     """Plain-text and HTML parts (HTML-escaped), the headline as subject."""
     title = article.title or article.body[:120]
     message = EmailMessage()
-    message["Subject"] = title
+    # A header may not span lines: headlines scraped from HTML sometimes do.
+    message["Subject"] = " ".join(title.split())[:250]
     message["From"] = sender
     message["To"] = to
     message["Message-ID"] = make_msgid(idstring=f"{subscription}.{article.story_id}"[:60],

@@ -115,6 +115,12 @@ def test_slack_block_kit_and_email_parts():
     assert "Strike &lt;on&gt; port &amp; city" in html and "<on>" not in html
 
 
+def test_email_subject_is_one_line_even_when_the_headline_is_not():
+    for title, body in (("Strike on\nthe port", "x"), ("", "First line\n\nsecond line")):
+        message = render_email(article(title, body), "d", [], "ww@localhost", "to@example.org")
+        assert "\n" not in message["Subject"] and message.as_bytes()
+
+
 async def test_slack_429_retry_after_is_honoured_then_delivered():
     calls = []
 

@@ -28,11 +28,15 @@ kafka-stop:
 demo: kafka-start
 	$(BIN)/wirewatch demo
 
-## Unit tests, then integration tests on the real broker.
-test: kafka-start
+## Lint and types, unit tests, then integration tests on the real broker.
+test: kafka-start lint
 	$(BIN)/wirewatch export-schemas --check
 	WIREWATCH_REQUIRE_COMPOSE=1 $(BIN)/pytest tests/unit -q
 	$(BIN)/pytest tests/integration -q
+
+## N synthetic articles through dedup, classifier and notifier on the real broker.
+bench: kafka-start
+	$(BIN)/python -m bench.pipeline $(BENCH_ARGS)
 
 ## Broker and the four services in the background; `make down` stops them.
 up: kafka-start
@@ -45,9 +49,9 @@ down:
 test-unit: setup
 	$(BIN)/pytest tests/unit -q
 
-lint: setup
-	$(BIN)/ruff check services schemas wirewatch tests
-	$(BIN)/mypy services schemas wirewatch
+lint: $(STAMP)
+	$(BIN)/ruff check services schemas wirewatch tests bench
+	$(BIN)/mypy services schemas wirewatch bench
 
 clean: kafka-stop
 	rm -rf .run

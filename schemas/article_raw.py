@@ -22,7 +22,9 @@ class RawArticle(Event):
     url: str = Field(min_length=1, description="Canonical URL, tracking parameters removed.")
     source: str = Field(min_length=1, description="Name of the outlet or feed it came from.")
     title: str = Field(default="", description="Headline; may be empty.")
-    body: str = Field(description="Article text as clean plain text, paragraphs split by blank lines.")
+    body: str = Field(
+        description="Article text as clean plain text, paragraphs split by blank lines."
+    )
     published_at: AwareDatetime | None = Field(
         default=None, description="When the source says it was published, if it says so."
     )

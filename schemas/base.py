@@ -36,7 +36,9 @@ class Event(BaseModel):
     schema_version: int = Field(
         default=1,
         ge=1,
-        description="Version of this message's schema. Consumers refuse versions newer than they know.",
+        description=(
+            "Version of this message's schema. Consumers refuse versions newer than they know."
+        ),
     )
 
     def to_bytes(self) -> bytes:

@@ -13,7 +13,9 @@ class DeadLetter(Event):
     """A message that could not be processed. Key on the topic: the original message's key."""
 
     stage: str = Field(description="Service and step that gave up, e.g. ``dedup.decode``.")
-    topic: str | None = Field(description="Topic the message was read from (None if produced there).")
+    topic: str | None = Field(
+        description="Topic the message was read from (None if produced there)."
+    )
     partition: int | None = Field(description="Partition it was read from.")
     offset: int | None = Field(description="Offset it was read from.")
     error: str = Field(description="What was wrong, in words.")

@@ -21,7 +21,7 @@ async def producer(bootstrap_servers: str, **options: object) -> AsyncIterator[A
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     await prod.start()
     try:
@@ -63,7 +63,9 @@ async def consume(
         await consumer.stop()
 
 
-async def group_assignment(bootstrap_servers: str, group: str) -> tuple[str, list[dict[str, set[int]]]]:
+async def group_assignment(
+    bootstrap_servers: str, group: str
+) -> tuple[str, list[dict[str, set[int]]]]:
     """A consumer group's state (``Stable``, ``PreparingRebalance``…) and, per member, the
     partitions it owns by topic."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)

@@ -145,7 +145,7 @@ class _Keep:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content)
         self.sink.messages.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted"
@@ -184,7 +184,7 @@ class ServiceProcess:
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         handle = self.log_path.open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
+        self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.name}"],
             env={**os.environ, **self.env},
             stdout=handle,

@@ -17,7 +17,6 @@ Error policy for every stream stage (written down once, applied by :class:`Error
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
@@ -40,7 +39,7 @@ __all__ = ["ErrorPolicy", "ProcessingError", "make_app", "run_worker"]
 log = logging.getLogger(__name__)
 
 
-class RewindingRecovery(Recovery):  # type: ignore[misc]
+class RewindingRecovery(Recovery):
     """Table recovery that seeks the stream partitions once more when it is done.
 
     faust-streaming 0.15.3 ends a recovery that restored table state by resuming the
@@ -56,7 +55,7 @@ class RewindingRecovery(Recovery):  # type: ignore[misc]
         await super().on_recovery_completed(generation_id)
         if self.app.consumer_generation_id != generation_id:
             return
-        consumer = self.app.consumer
+        consumer: Any = self.app.consumer  # the transport's Consumer, wider than ConsumerT
         committed = await consumer.seek_to_committed()
         for tp in consumer.assignment():
             if not self._is_changelog_tp(tp) and not committed.get(tp):
@@ -64,7 +63,7 @@ class RewindingRecovery(Recovery):  # type: ignore[misc]
         await consumer.perform_seek()
 
 
-class RewindingTableManager(TableManager):  # type: ignore[misc]
+class RewindingTableManager(TableManager):
     """faust's table manager with :class:`RewindingRecovery`."""
 
     @property
@@ -139,7 +138,7 @@ class ErrorPolicy:
         self._max_failures = max_consecutive_failures
         self._failures = 0
 
-    async def dead_letter(self, event: faust.EventT, stage: str, error: str) -> None:
+    async def dead_letter(self, event: faust.EventT[bytes], stage: str, error: str) -> None:
         """Send the event's message to ``deadletters`` with the reason."""
         msg = event.message
         record = make_dead_letter(
@@ -158,15 +157,15 @@ class ErrorPolicy:
                          offset=msg.offset, error=error),
         )
 
-    async def run(self, event: faust.EventT, stage: str, handler: Handler) -> None:
+    async def run(self, event: faust.EventT[bytes], stage: str, handler: Handler) -> None:
         """Handle one event; dead-letter it on error as the policy says."""
         msg = event.message
         try:
-            await handler(msg.key, msg.value)
+            await handler(msg.key, msg.value or b"")
         except (MessageDecodeError, ProcessingError) as exc:
             self._failures = 0
             await self.dead_letter(event, stage, str(exc))
-        except Exception as exc:  # noqa: BLE001 - the policy dead-letters unknown failures too
+        except Exception as exc:
             self._failures += 1
             log.exception(
                 "unexpected failure handling message",

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from schemas.article_classified import TopicTag
 from wirewatch.configfiles import read_yaml
 from wirewatch.text import words

@@ -171,7 +171,7 @@ def create_app(settings: Settings) -> faust.App:
         for band_key in pending.band_keys:
             await bands_topic.send(key=band_key.encode(), value=story.to_bytes())
 
-    @app.timer(settings.ask_retry)
+    @app.timer(settings.ask_retry)  # type: ignore[untyped-decorator]
     async def retry_lookups() -> None:
         """Ask again for stories whose answer has not come: a crash can lose either."""
         now = time.time()
@@ -180,7 +180,7 @@ def create_app(settings: Settings) -> faust.App:
                 ask = Pending.from_bytes(raw).retry(now, after=settings.ask_retry)
                 if ask is not None:
                     await votes_topic.send(key=ask.target.encode(), value=ask.to_bytes())
-        except Exception:  # noqa: BLE001 - the next tick tries again; the worker must go on
+        except Exception:
             log.exception("repeating story lookups failed")
 
     @app.agent(raw_topic, name="fingerprint_articles")

@@ -39,7 +39,7 @@ log = logging.getLogger("wirewatch.fetcher")
 
 def partition_of(key: str, partitions: int) -> int:
     """The partition the default Kafka partitioner gives a key (murmur2, as in Java)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 class _Assignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -132,7 +132,7 @@ class Fetcher:
     async def _read_state(self) -> None:
         assert self._consumer is not None
         batches = await self._consumer.getmany(timeout_ms=200)
-        for tp, records in batches.items():
+        for records in batches.values():
             for record in records:
                 if record.key is None or record.value is None:
                     continue

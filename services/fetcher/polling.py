@@ -46,7 +46,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
 def backoff_delay(failures: int, interval: float, maximum: float) -> float:
     """Exponential backoff after ``failures`` consecutive errors, with ±20 % jitter."""
     delay = min(maximum, interval * (2 ** max(0, failures - 1)))
-    return delay * random.uniform(0.8, 1.2)
+    return float(delay * random.uniform(0.8, 1.2))
 
 
 @dataclass

@@ -10,6 +10,7 @@ with outcome ``failed`` and dead-lettered with its reason.
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import UTC, datetime
 
@@ -67,7 +68,7 @@ def create_app(settings: Settings) -> faust.App:
         return await deliver(lambda: email.send(message), max_attempts=settings.max_attempts,
                              base_delay=settings.backoff_base, max_delay=settings.backoff_max)
 
-    async def notify_one(event: faust.EventT, key: bytes | None, value: bytes) -> None:
+    async def notify_one(event: faust.EventT[bytes], key: bytes | None, value: bytes) -> None:
         article = ClassifiedArticle.from_bytes(value)
         done: dict[str, str] = orjson.loads(alerted.get(article.story_id) or b"{}")
         for sub in subscriptions:
@@ -88,8 +89,8 @@ def create_app(settings: Settings) -> faust.App:
                 record = Alert(
                     subscription_id=sub.name, article_id=article.id, story_id=article.story_id,
                     title=article.title, url=article.url, source=article.source,
-                    reasons=list(result.reasons), channel=channel,  # type: ignore[arg-type]
-                    outcome=status, attempts=outcome.attempts,  # type: ignore[arg-type]
+                    reasons=list(result.reasons), channel=channel,
+                    outcome=status, attempts=outcome.attempts,
                     error=outcome.error, created_at=datetime.now(UTC),
                 )
                 done[slot] = status
@@ -113,11 +114,10 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(source, name="notify_subscribers")
     async def notify_subscribers(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await policy.run(event, "notifier.notify",
-                             lambda key, value, event=event: notify_one(event, key, value))
+            await policy.run(event, "notifier.notify", functools.partial(notify_one, event))
 
     @app.service
-    class HttpClientCloser(faust.Service):  # type: ignore[misc]
+    class HttpClientCloser(faust.Service):
         """Closes the shared HTTP client when the worker stops."""
 
         async def on_stop(self) -> None:

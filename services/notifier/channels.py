@@ -51,7 +51,9 @@ def _topics_line(article: ClassifiedArticle) -> str:
     return ", ".join(f"{t.id} ({t.score:.2f})" for t in article.topics) or "none"
 
 
-def render_slack(article: ClassifiedArticle, subscription: str, reasons: list[str]) -> dict[str, object]:
+def render_slack(
+    article: ClassifiedArticle, subscription: str, reasons: list[str]
+) -> dict[str, object]:
     """A Block Kit message: headline, source, link, topics and why it matched."""
     title = article.title or article.body[:120]
     # mrkdwn treats &, < and > specially; escaping keeps a headline from breaking the link.
@@ -125,7 +127,8 @@ class SlackChannel:
         try:
             response = await self._client.post(webhook.get_secret_value(), json=payload)
         except httpx.TimeoutException as exc:
-            raise DeliveryError(f"slack: timed out ({type(exc).__name__})", retryable=True) from None
+            raise DeliveryError(
+                f"slack: timed out ({type(exc).__name__})", retryable=True) from None
         except httpx.TransportError as exc:
             raise DeliveryError(f"slack: connection failed ({type(exc).__name__})",
                                 retryable=True) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -95,10 +96,8 @@ async def collect(bootstrap: str, topic: str, until: Callable[[list[bytes]], boo
             if until([v for _, v in records]):
                 return
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(read(), timeout)
-    except TimeoutError:
-        pass
     return records
 
 

@@ -114,7 +114,8 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
     by_topic = {DeadLetter.from_bytes(v).topic: DeadLetter.from_bytes(v) for _, v in letters}
     assert set(by_topic) == {namespace + t for t in bad}
     raw_letter = by_topic[namespace + "articles.raw"]
-    assert raw_letter.stage == "dedup.fingerprint" and "fetched_at: Field required" in raw_letter.error
+    assert raw_letter.stage == "dedup.fingerprint"
+    assert "fetched_at: Field required" in raw_letter.error
     assert raw_letter.payload == bad["articles.raw"].decode() and raw_letter.key == "bad-key"
     assert raw_letter.offset == 0 and raw_letter.partition is not None
     assert "not valid JSON" in by_topic[namespace + "articles.unique"].error
@@ -150,6 +151,7 @@ async def test_seed_pair_is_one_story_and_nothing_else_is_a_copy(namespace, boot
     duplicates = await collect(bootstrap, namespace + "articles.duplicates", lambda v: False, 5)
     pairs = {(orjson.loads(v)["id"], orjson.loads(v)["duplicate_of"]) for _, v in duplicates}
     balzer = [a.id for a in articles if "Kyle Balzer" in a.body]
-    assert len(balzer) == 2 and balzer[0].startswith("seed-001") and balzer[1].startswith("seed-002")
+    assert len(balzer) == 2
+    assert balzer[0].startswith("seed-001") and balzer[1].startswith("seed-002")
     assert len(pairs) == 1 and set(next(iter(pairs))) == set(balzer), pairs
     assert len({orjson.loads(v)["id"] for _, v in unique}) == len(articles) - 1

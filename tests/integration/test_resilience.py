@@ -16,7 +16,7 @@ import yaml
 from schemas import Alert, DuplicateArticle, RawArticle, UniqueArticle
 from services.dedup.logic import fingerprint, is_copy, similarity
 from services.dedup.settings import Settings as DedupSettings
-from tests.integration.conftest import ROOT, collect, publish
+from tests.integration.conftest import collect, publish
 from wirewatch.kafka import group_assignment, producer
 from wirewatch.localrig import Pipeline
 from wirewatch.synthetic import SyntheticItem, make_copy, make_story, stream
@@ -63,7 +63,8 @@ async def wait_for_members(bootstrap: str, group: str, topic: str, count: int,
 def _verdicts(uniques: list[tuple[bytes | None, bytes]],
               duplicates: list[tuple[bytes | None, bytes]]) -> tuple[set[str], dict[str, str]]:
     unique_ids = {UniqueArticle.from_bytes(v).id for _, v in uniques}
-    copy_of = {d.id: d.duplicate_of for d in (DuplicateArticle.from_bytes(v) for _, v in duplicates)}
+    copy_of = {d.id: d.duplicate_of
+               for d in (DuplicateArticle.from_bytes(v) for _, v in duplicates)}
     return unique_ids, copy_of
 
 
@@ -254,7 +255,8 @@ async def test_fetcher_killed_and_restarted_never_republishes(namespace, bootstr
     pipeline.start(only=("fetcher",))
     await collect(bootstrap, namespace + "articles.raw", lambda v: len(v) >= 3)
     # Wait until the feed's state (with the ids it published) is on its topic, then crash.
-    await collect(bootstrap, namespace + "fetcher.state", lambda v: any(orjson.loads(x).get("seen") for x in v))
+    await collect(bootstrap, namespace + "fetcher.state",
+                  lambda v: any(orjson.loads(x).get("seen") for x in v))
     fetcher = pipeline.of("fetcher")[0]
     fetcher.kill()
     # The feed changes while the fetcher is down, so the restarted one gets a full 200

@@ -38,7 +38,8 @@ def test_minimal_raw_article_from_another_system_is_accepted():
         (b"{not json", "not valid JSON"),
         (b"[1, 2]", "expected a JSON object"),
         (b'{"id": "x", "url": "u", "source": "s", "body": "b"}', "fetched_at: Field required"),
-        (b'{"id": "x", "url": "u", "source": "s", "body": "b", "fetched_at": "2026-01-01T00:00:00"}',
+        (b'{"id": "x", "url": "u", "source": "s", "body": "b", '
+         b'"fetched_at": "2026-01-01T00:00:00"}',
          "fetched_at"),
         (b'{"schema_version": 9, "id": "x", "url": "u", "source": "s", "body": "b",'
          b' "fetched_at": "2026-01-01T00:00:00Z"}', "newer than the supported"),

@@ -1,0 +1,204 @@
+"""End-to-end benchmark on the real broker: ``make bench`` (or ``python -m bench.pipeline``).
+
+Publishes N synthetic articles (a known share of them syndicated copies) to
+``articles.raw`` as fast as the producer goes, with dedup, classifier and notifier running
+as real processes and a local Slack receiver and SMTP server taking the alerts. Then it
+reads every output topic back and reports, from the records' broker timestamps:
+
+* articles/s end to end (first raw record to last classified one) and per stage;
+* latency p50/p95/p99 from ``articles.raw`` to ``articles.classified`` and to ``alerts``;
+* how many copies dedup caught and whether any article was called a copy of a story it
+  does not belong to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import yaml
+
+from wirewatch.kafka import consume, group_assignment, producer
+from wirewatch.localrig import Pipeline, SlackReceiver, SmtpSink
+from wirewatch.synthetic import SyntheticItem, stream
+from wirewatch.topology import create_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGES = ("dedup", "classifier", "notifier")
+
+
+@dataclass
+class Observed:
+    """Broker timestamps (ms) of each article id on each topic, first record only."""
+
+    raw: dict[str, int] = field(default_factory=dict)
+    verdict: dict[str, int] = field(default_factory=dict)
+    duplicate_of: dict[str, str] = field(default_factory=dict)
+    classified: dict[str, int] = field(default_factory=dict)
+    alerts: list[tuple[str, int]] = field(default_factory=list)  # (article id, ts)
+
+
+def percentiles(values: Sequence[float]) -> str:
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"p50 {values[0]:.0f} ms"
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return f"p50 {cuts[49]:.0f} ms  p95 {cuts[94]:.0f} ms  p99 {cuts[98]:.0f} ms"
+
+
+def rate(count: int, first_ms: int, last_ms: int) -> str:
+    seconds = max(last_ms - first_ms, 1) / 1000
+    return f"{count / seconds:,.0f} articles/s ({count} in {seconds:.1f} s)"
+
+
+async def wait_ready(bootstrap: str, namespace: str, replicas: dict[str, int]) -> None:
+    """Until every stage's consumer group is settled with all its replicas."""
+    deadline = time.monotonic() + 120
+    for stage in STAGES:
+        while True:
+            state, members = await group_assignment(bootstrap, namespace + stage)
+            if state == "Stable" and len(members) == replicas.get(stage, 1):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: {stage} did not start; see its log")
+            await asyncio.sleep(0.5)
+
+
+async def publish(bootstrap: str, topic: str, items: list[SyntheticItem]) -> float:
+    """Send every article; returns the seconds it took."""
+    started = time.perf_counter()
+    async with producer(bootstrap, max_batch_size=256 * 1024) as prod:
+        pending = []
+        for item in items:
+            article = item.article
+            pending.append(await prod.send(topic, article.to_bytes(), key=article.id.encode()))
+        await asyncio.gather(*pending)
+    return time.perf_counter() - started
+
+
+async def observe(bootstrap: str, namespace: str, total: int, idle: float) -> Observed:
+    """Read raw, verdicts, classified and alerts until every article has its verdict and
+    nothing new has arrived for ``idle`` seconds."""
+    seen = Observed()
+    topics = {namespace + t: t for t in ("articles.raw", "articles.unique",
+                                         "articles.duplicates", "articles.classified", "alerts")}
+    async for record in consume(bootstrap, list(topics), idle_timeout=idle):
+        topic, value, ts = topics[record.topic], record.value or b"", record.timestamp
+        data = orjson.loads(value)
+        if topic == "alerts":
+            seen.alerts.append((data["article_id"], ts))
+            continue
+        article_id = data["id"]
+        if topic == "articles.raw":
+            seen.raw.setdefault(article_id, ts)
+        elif topic == "articles.classified":
+            seen.classified.setdefault(article_id, ts)
+        else:
+            seen.verdict.setdefault(article_id, ts)
+            if topic == "articles.duplicates":
+                seen.duplicate_of.setdefault(article_id, data["duplicate_of"])
+    if len(seen.verdict) < total:
+        print(f"bench: only {len(seen.verdict)} of {total} articles got a verdict", file=sys.stderr)
+    return seen
+
+
+def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
+           replicas: dict[str, int]) -> dict[str, str]:
+    story = {i.article.id: i.copy_of or i.article.id for i in items}
+    copies = [i for i in items if i.copy_of]
+    # Every story has one first copy and the rest are duplicates of it. Which member is
+    # read first may differ from the publishing order when copies race, so a duplicate
+    # is right when it points into its own story, wrong otherwise.
+    caught = [a for a, of in seen.duplicate_of.items() if story.get(of) == story[a]]
+    wrong = [a for a, of in seen.duplicate_of.items() if story.get(of) != story[a]]
+    first_raw = min(seen.raw.values())
+    classified_lat = [seen.classified[a] - seen.raw[a] for a in seen.classified if a in seen.raw]
+    alert_lat = [ts - seen.raw[a] for a, ts in seen.alerts if a in seen.raw]
+    lines = {
+        "articles": f"{len(items)} ({len(copies)} syndicated copies)",
+        "replicas": ", ".join(f"{s}={replicas.get(s, 1)}" for s in STAGES),
+        "publish": rate(len(items), 0, int(publish_s * 1000)),
+        "end to end (raw -> classified)": rate(len(seen.verdict), first_raw,
+                                              max(seen.classified.values())),
+        "dedup (raw -> verdict)": rate(len(seen.verdict), first_raw, max(seen.verdict.values())),
+        "classifier (-> classified)": rate(len(seen.classified), min(seen.verdict.values()),
+                                           max(seen.classified.values())),
+        "notifier (-> alerts)": rate(len(seen.alerts), min(seen.classified.values()),
+                                     max((ts for _, ts in seen.alerts), default=first_raw)),
+        "latency raw -> classified": percentiles(classified_lat),
+        "latency raw -> alerts": percentiles(alert_lat),
+        "copies caught": f"{len(caught)} of {len(copies)} "
+                         f"({len(caught) / max(len(copies), 1):.1%})",
+        "wrongly called copies": str(len(wrong)),
+        "alerts": str(len(seen.alerts)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}",
+    }
+    width = max(map(len, lines))
+    for name, value in lines.items():
+        print(f"  {name:<{width}}  {value}")
+    return lines
+
+
+async def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.pipeline", description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--articles", type=int, default=5000)
+    parser.add_argument("--copy-share", type=float, default=0.3)
+    parser.add_argument("--replicas", nargs="*", default=[], metavar="SERVICE=N")
+    parser.add_argument("--bootstrap", default=os.environ.get("WIREWATCH_BOOTSTRAP_SERVERS",
+                                                              "127.0.0.1:9092"))
+    args = parser.parse_args(argv)
+    replicas = {k: int(v) for k, v in (r.split("=", 1) for r in args.replicas)}
+    run_dir = ROOT / ".run" / "bench"
+    namespace = f"bench{int(time.time())}."
+    await create_topics(args.bootstrap, namespace)
+    items = stream(args.articles, copy_share=args.copy_share, seed=2026, prefix="b")
+    slack, smtp = SlackReceiver(), SmtpSink()
+    await slack.start()
+    smtp.start()
+    subscriptions = run_dir / "subscriptions.yaml"
+    subscriptions.parent.mkdir(parents=True, exist_ok=True)
+    subscriptions.write_text(yaml.safe_dump({"subscriptions": [
+        {"name": "cities", "channels": {"slack": slack.url("cities")},
+         "rules": {"keywords": ["Kyiv", "Kharkiv", "Odesa"]}},
+        {"name": "energy", "channels": {"email": "energy@example.org"},
+         "rules": {"topics": ["energy"]}},
+    ]}))
+    pipeline = Pipeline({
+        "WIREWATCH_BOOTSTRAP_SERVERS": args.bootstrap, "WIREWATCH_NAMESPACE": namespace,
+        "WIREWATCH_DATA_DIR": str(run_dir / "data"), "WIREWATCH_LOG_LEVEL": "WARNING",
+        "NOTIFIER_SUBSCRIPTIONS": str(subscriptions), "NOTIFIER_SMTP_PORT": str(smtp.port),
+    }, run_dir / "logs", replicas)
+    try:
+        pipeline.start(only=STAGES)
+        print(f"bench: waiting for {', '.join(STAGES)} (logs in {run_dir / 'logs'})")
+        await wait_ready(args.bootstrap, namespace, replicas)
+        print(f"bench: publishing {len(items)} articles to {namespace}articles.raw")
+        publish_s = await publish(args.bootstrap, namespace + "articles.raw", items)
+        seen = await observe(args.bootstrap, namespace, len(items), idle=10.0)
+        if pipeline.dead():
+            print(f"bench: a service died: {[p.log_path for p in pipeline.dead()]}",
+                  file=sys.stderr)
+            return 1
+        print("bench: results")
+        lines = report(items, seen, publish_s, replicas)
+        (run_dir / "last.json").write_bytes(orjson.dumps(lines, option=orjson.OPT_INDENT_2))
+        return 0 if len(seen.verdict) == len(items) else 1
+    finally:
+        await pipeline.stop()
+        await slack.stop()
+        smtp.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

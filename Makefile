@@ -25,8 +25,11 @@ kafka-stop:
 	scripts/kafka.sh stop
 
 ## Run the demo pipeline: broker, topics, four services, local feeds, Slack and SMTP.
-demo: kafka-start
-	$(BIN)/wirewatch demo
+# A broker the demo started is stopped again at the end; one already running is left alone.
+demo: setup
+	@if scripts/kafka.sh status >/dev/null 2>&1; then own=0; else own=1; fi; \
+	scripts/kafka.sh start && $(BIN)/wirewatch create-topics && $(BIN)/wirewatch demo; rc=$$?; \
+	if [ $$own = 1 ]; then scripts/kafka.sh stop; fi; exit $$rc
 
 ## Lint and types, unit tests, then integration tests on the real broker.
 test: kafka-start lint

@@ -30,7 +30,7 @@ import yaml
 from wirewatch.kafka import consume, group_assignment, producer
 from wirewatch.localrig import Pipeline, SlackReceiver, SmtpSink
 from wirewatch.synthetic import SyntheticItem, stream
-from wirewatch.topology import create_topics
+from wirewatch.topology import create_topics, delete_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("dedup", "classifier", "notifier")
@@ -198,6 +198,7 @@ async def main(argv: list[str] | None = None) -> int:
         await pipeline.stop()
         await slack.stop()
         smtp.stop()
+        await delete_topics(args.bootstrap, namespace)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ changelog topics. Internal topics are not part of the public contract.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from schemas.topics import PUBLIC_TOPICS
+from schemas.topics import ARTICLES_CLASSIFIED, PUBLIC_TOPICS
 from wirewatch.logs import fields
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "FETCHER_STATE",
     "TopicPlan",
     "create_topics",
+    "delete_topics",
     "plan",
 ]
 
@@ -51,7 +53,33 @@ def plan() -> list[TopicPlan]:
         # One record per feed, newest wins: compaction keeps the state forever and small.
         TopicPlan(FETCHER_STATE, 8, {"cleanup.policy": "compact"}),
     ]
+    # The changelogs of the faust tables, named as faust names them ("<app>-<table>-
+    # changelog"). faust would create them itself when a worker starts, but a broker can
+    # take seconds to publish a new topic's metadata, and a table written meanwhile fails;
+    # created here, they exist before any service runs. Each one is partitioned like the
+    # stream that writes its table.
+    compact = {"cleanup.policy": "compact"}
+    topics += [
+        TopicPlan("dedup-bands-changelog", 8, compact),
+        TopicPlan("dedup-pending-changelog", 4, compact),
+        TopicPlan("dedup-verdicts-changelog", 4, compact),
+        TopicPlan("notifier-alerted-changelog", ARTICLES_CLASSIFIED.partitions, compact),
+    ]
     return topics
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str],
+                            timeout: float = 30.0) -> None:
+    """Until every partition of the new topics has a leader, so that clients starting
+    right after creation do not meet NotLeaderForPartition errors."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        described = await admin.describe_topics(names)
+        if all(info["error_code"] == 0 and info["partitions"]
+               and all(p["leader"] >= 0 for p in info["partitions"]) for info in described):
+            return
+        await asyncio.sleep(0.2)
+    log.warning("new topics still without leaders", extra=fields(topics=",".join(names)))
 
 
 async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str]:
@@ -74,6 +102,8 @@ async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str
             except TopicAlreadyExistsError:
                 # Another process created them between our listing and our request.
                 created = []
+        if created:
+            await _wait_for_leaders(admin, created)
         described = await admin.describe_topics([n for n in wanted if n in existing])
         for info in described:
             name = info["topic"]
@@ -86,5 +116,20 @@ async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str
         return created
     except KafkaError as exc:
         raise RuntimeError(f"could not create topics on {bootstrap_servers}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap_servers: str, namespace: str) -> list[str]:
+    """Delete every topic of a namespace (a demo's, a test's), faust's internal ones too."""
+    if not namespace:
+        raise ValueError("refusing to delete the topics of the default namespace")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="wirewatch-admin")
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(namespace)]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return doomed
     finally:
         await admin.close()

@@ -92,6 +92,19 @@ class Fetcher:
                     self.states.pop(url, None)
         log.info("partitions assigned", extra=fields(partitions=sorted(self.owned)))
 
+    async def _state_partitions(self, wait: float = 30.0) -> set[int] | None:
+        """The state topic's partitions; a topic created a moment ago may take a few
+        seconds to show in the metadata of a busy broker."""
+        assert self._consumer is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            await self._consumer.topics()  # a metadata fetch, so the answer is current
+            partitions: set[int] | None = self._consumer.partitions_for_topic(self.state_topic)
+            if partitions or loop.time() > deadline:
+                return partitions
+            await asyncio.sleep(1.0)
+
     def _ready(self, url: str) -> bool:
         partition = partition_of(url, self._partitions)
         return partition in self.owned and partition not in self.loading
@@ -109,8 +122,7 @@ class Fetcher:
         await self._producer.start()
         await self._consumer.start()
         try:
-            await self._consumer.topics()  # a metadata fetch, so the count below is current
-            partitions = self._consumer.partitions_for_topic(self.state_topic)
+            partitions = await self._state_partitions()
             if not partitions:
                 raise RuntimeError(f"topic {self.state_topic} does not exist; "
                                    "run `wirewatch create-topics`")

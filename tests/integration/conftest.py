@@ -15,7 +15,7 @@ import pytest
 
 from wirewatch.kafka import consume, producer
 from wirewatch.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
-from wirewatch.topology import create_topics
+from wirewatch.topology import create_topics, delete_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("WIREWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -40,10 +40,12 @@ def bootstrap() -> str:
 
 
 @pytest.fixture
-async def namespace(bootstrap: str) -> str:
+async def namespace(bootstrap: str) -> AsyncIterator[str]:
     ns = f"t{uuid.uuid4().hex[:10]}."
     await create_topics(bootstrap, ns)
-    return ns
+    yield ns
+    # Tests leave nothing on the broker: thousands of stale partitions slow it down.
+    await delete_topics(bootstrap, ns)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-__all__ = ["consume", "group_assignment", "producer"]
+__all__ = ["admin", "consume", "group_assignment", "producer"]
 
 
 @asynccontextmanager
@@ -29,6 +29,17 @@ async def producer(bootstrap_servers: str, **options: object) -> AsyncIterator[A
         await prod.flush()
     finally:
         await prod.stop()
+
+
+@asynccontextmanager
+async def admin(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client, closed on exit."""
+    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="wirewatch-admin")
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def consume(
@@ -68,12 +79,8 @@ async def group_assignment(
 ) -> tuple[str, list[dict[str, set[int]]]]:
     """A consumer group's state (``Stable``, ``PreparingRebalance``…) and, per member, the
     partitions it owns by topic."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        (response,) = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
+    async with admin(bootstrap_servers) as client:
+        (response,) = await client.describe_consumer_groups([group])
     _error, _group_id, state, _protocol_type, _protocol, members, *_ = response.groups[0]
     owned: list[dict[str, set[int]]] = []
     for *_ids, _metadata, raw_assignment in members:

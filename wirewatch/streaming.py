@@ -58,9 +58,9 @@ class RewindingRecovery(Recovery):
         consumer: Any = self.app.consumer  # the transport's Consumer, wider than ConsumerT
         committed = await consumer.seek_to_committed()
         for tp in consumer.assignment():
-            if not self._is_changelog_tp(tp) and not committed.get(tp):
-                await consumer.seek(tp, 0)
-        await consumer.perform_seek()
+            if not self._is_changelog_tp(tp):
+                # seek() also resets faust's read offset, which would drop the records.
+                await consumer.seek(tp, committed.get(tp) or 0)
 
 
 class RewindingTableManager(TableManager):

@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.topics import ARTICLES_CLASSIFIED, PUBLIC_TOPICS
+from wirewatch.kafka import admin
 from wirewatch.logs import fields
 
 __all__ = [
@@ -68,13 +69,13 @@ def plan() -> list[TopicPlan]:
     return topics
 
 
-async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str],
+async def _wait_for_leaders(client: AIOKafkaAdminClient, names: list[str],
                             timeout: float = 30.0) -> None:
     """Until every partition of the new topics has a leader, so that clients starting
     right after creation do not meet NotLeaderForPartition errors."""
     deadline = asyncio.get_running_loop().time() + timeout
     while asyncio.get_running_loop().time() < deadline:
-        described = await admin.describe_topics(names)
+        described = await client.describe_topics(names)
         if all(info["error_code"] == 0 and info["partitions"]
                and all(p["leader"] >= 0 for p in info["partitions"]) for info in described):
             return
@@ -84,52 +85,45 @@ async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str],
 
 async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str]:
     """Create the missing topics; return the names created. Existing ones are checked."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="wirewatch-admin")
-    await admin.start()
     try:
-        wanted = {f"{namespace}{t.name}": t for t in plan()}
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name, t.partitions, 1, topic_configs=dict(t.config))
-            for name, t in wanted.items()
-            if name not in existing
-        ]
-        created: list[str] = []
-        if missing:
-            try:
-                await admin.create_topics(missing)
-                created = [t.name for t in missing]
-            except TopicAlreadyExistsError:
-                # Another process created them between our listing and our request.
-                created = []
-        if created:
-            await _wait_for_leaders(admin, created)
-        described = await admin.describe_topics([n for n in wanted if n in existing])
-        for info in described:
-            name = info["topic"]
-            have = len(info["partitions"])
-            if have < wanted[name].partitions:
-                log.warning(
-                    "topic has fewer partitions than planned",
-                    extra=fields(topic=name, partitions=have, planned=wanted[name].partitions),
-                )
-        return created
+        async with admin(bootstrap_servers) as client:
+            wanted = {f"{namespace}{t.name}": t for t in plan()}
+            existing = set(await client.list_topics())
+            missing = [
+                NewTopic(name, t.partitions, 1, topic_configs=dict(t.config))
+                for name, t in wanted.items()
+                if name not in existing
+            ]
+            created: list[str] = []
+            if missing:
+                try:
+                    await client.create_topics(missing)
+                    created = [t.name for t in missing]
+                except TopicAlreadyExistsError:
+                    # Another process created them between our listing and our request.
+                    created = []
+            if created:
+                await _wait_for_leaders(client, created)
+            described = await client.describe_topics([n for n in wanted if n in existing])
     except KafkaError as exc:
         raise RuntimeError(f"could not create topics on {bootstrap_servers}: {exc}") from exc
-    finally:
-        await admin.close()
+    for info in described:
+        name = info["topic"]
+        have = len(info["partitions"])
+        if have < wanted[name].partitions:
+            log.warning(
+                "topic has fewer partitions than planned",
+                extra=fields(topic=name, partitions=have, planned=wanted[name].partitions),
+            )
+    return created
 
 
 async def delete_topics(bootstrap_servers: str, namespace: str) -> list[str]:
     """Delete every topic of a namespace (a demo's, a test's), faust's internal ones too."""
     if not namespace:
         raise ValueError("refusing to delete the topics of the default namespace")
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="wirewatch-admin")
-    await admin.start()
-    try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(namespace)]
+    async with admin(bootstrap_servers) as client:
+        doomed = [t for t in await client.list_topics() if t.startswith(namespace)]
         if doomed:
-            await admin.delete_topics(doomed)
-        return doomed
-    finally:
-        await admin.close()
+            await client.delete_topics(doomed)
+    return doomed

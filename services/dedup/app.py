@@ -21,6 +21,7 @@ import logging
 import time
 
 import faust
+import orjson
 
 from schemas.article_raw import RawArticle
 from schemas.topics import ARTICLES_DUPLICATES, ARTICLES_RAW, ARTICLES_UNIQUE
@@ -202,12 +203,8 @@ def create_app(settings: Settings) -> faust.App:
 
 
 def _loads_list(raw: bytes | None) -> list[dict[str, object]]:
-    import orjson
-
     return orjson.loads(raw) if raw else []
 
 
 def _dumps_list(entries: list[BandEntry]) -> bytes:
-    import orjson
-
     return orjson.dumps([e.to_json() for e in entries])

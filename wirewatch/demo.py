@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import orjson
 import yaml
 
 from schemas.alert import Alert
@@ -73,7 +72,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     print(f"service logs: {run_dir / 'logs'}")
     pipeline.start()
     counts: Counter[str] = Counter()
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, bytes]] = set()
     topics = {namespace + t.name: t for t in (ARTICLES_RAW, ARTICLES_UNIQUE, ARTICLES_DUPLICATES,
                                               ARTICLES_CLASSIFIED, ALERTS, DEADLETTERS)}
     titles: dict[str, str] = {}
@@ -84,10 +83,10 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
         async for record in consume(bootstrap, list(topics), idle_timeout=None):
             spec = topics[record.topic]
             value = record.value or b""
-            # At-least-once: a record may come twice (same content); tell it once.
-            identity = (spec.name, value.decode(errors="replace") if spec is ALERTS
-                        else str(orjson.loads(value).get("id")) if value.startswith(b"{")
-                        else value.hex())
+            # At-least-once: an article's record may come twice; tell it once. Alerts and
+            # dead letters are not keyed by article, so there the whole record counts.
+            keyed_by_article = spec not in (ALERTS, DEADLETTERS)
+            identity = (spec.name, record.key if keyed_by_article and record.key else value)
             if identity in seen:
                 continue
             seen.add(identity)

@@ -48,16 +48,25 @@ class Event(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes | str | None) -> Self:
         """Parse and validate a message value; raise :class:`MessageDecodeError` if it is bad."""
+        return cls.from_data(cls.parse_json(raw))
+
+    @classmethod
+    def parse_json(cls, raw: bytes | str | None, what: str | None = None) -> dict[str, Any]:
+        """The JSON object of a message value, not yet validated (``what`` names it in errors)."""
+        name = what or cls.__name__
         if raw is None or raw in (b"", ""):
-            raise MessageDecodeError(f"{cls.__name__}: empty message value")
+            raise MessageDecodeError(f"{name}: empty message value")
         try:
             data: Any = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise MessageDecodeError(f"{cls.__name__}: not valid JSON: {exc}") from exc
+            raise MessageDecodeError(f"{name}: not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise MessageDecodeError(
-                f"{cls.__name__}: expected a JSON object, got {type(data).__name__}"
-            )
+            raise MessageDecodeError(f"{name}: expected a JSON object, got {type(data).__name__}")
+        return data
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Self:
+        """Validate a parsed JSON object; raise :class:`MessageDecodeError` if it is bad."""
         try:
             event = cls.model_validate(data)
         except ValidationError as exc:

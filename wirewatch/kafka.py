@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-__all__ = ["admin", "consume", "group_assignment", "producer"]
+__all__ = ["admin", "consume", "group_assignment", "producer", "read_partition"]
 
 
 @asynccontextmanager
@@ -40,6 +40,28 @@ async def admin(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
         yield client
     finally:
         await client.close()
+
+
+async def read_partition(
+    bootstrap_servers: str, topic: str, partition: int, start: int, end: int
+) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+    """Yield the records of one partition from offset ``start`` up to, not including, ``end``
+    (from the oldest one kept, if retention has deleted ``start``)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        while await consumer.position(tp) < end:
+            fetched = await consumer.getmany(tp, timeout_ms=1000)
+            for record in fetched.get(tp, []):
+                if record.offset >= end:
+                    return
+                yield record
+    finally:
+        await consumer.stop()
 
 
 async def consume(

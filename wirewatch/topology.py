@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 DEDUP_BANDS = "dedup.bands"
 DEDUP_VOTES = "dedup.votes"
 FETCHER_STATE = "fetcher.state"
+BANDS_RETENTION_DAYS = 15
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,9 @@ def plan() -> list[TopicPlan]:
     """All topics of the pipeline."""
     topics = [TopicPlan(spec.name, spec.partitions) for spec in PUBLIC_TOPICS]
     topics += [
-        TopicPlan(DEDUP_BANDS, 8),
+        # dedup rebuilds its band index by replaying this topic, so it keeps at least
+        # DEDUP_RETENTION_DAYS (14 by default) of registrations.
+        TopicPlan(DEDUP_BANDS, 8, {"retention.ms": str(BANDS_RETENTION_DAYS * 86_400_000)}),
         TopicPlan(DEDUP_VOTES, 4),
         # One record per feed, newest wins: compaction keeps the state forever and small.
         TopicPlan(FETCHER_STATE, 8, {"cleanup.policy": "compact"}),
@@ -61,7 +64,6 @@ def plan() -> list[TopicPlan]:
     # stream that writes its table.
     compact = {"cleanup.policy": "compact"}
     topics += [
-        TopicPlan("dedup-bands-changelog", 8, compact),
         TopicPlan("dedup-pending-changelog", 4, compact),
         TopicPlan("dedup-verdicts-changelog", 4, compact),
         TopicPlan("notifier-alerted-changelog", ARTICLES_CLASSIFIED.partitions, compact),

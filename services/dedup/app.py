@@ -1,50 +1,69 @@
 """dedup's Kafka wiring: three stages in one faust app.
 
 1. ``fingerprint_articles`` reads ``articles.raw`` (key: article id), computes the MinHash
-   signature and sends the article to ``dedup.votes`` and one registration per band key
-   to ``dedup.bands``.
-2. ``index_bands`` reads ``dedup.bands`` (key: band key). Its table holds, per band key,
-   the articles seen under it in arrival order; it answers each registration with the
-   earlier copies found there.
-3. ``decide_articles`` reads ``dedup.votes`` (key: article id), waits for every band's
-   answer and publishes to ``articles.unique`` or ``articles.duplicates``. When the
-   earlier copy it matched has no story recorded in the band yet (it was itself being
-   decided), it asks that copy's partition over the same topic (see ``Pending``).
+   signature and sends the article to its partition of ``dedup.votes`` and its band keys
+   to theirs of ``dedup.bands``.
+2. ``index_bands`` reads ``dedup.bands``. Its table holds, per band key, the articles seen
+   under it in arrival order; it answers each registration with the earlier copies found
+   there.
+3. ``decide_articles`` reads ``dedup.votes``, waits for every band's answer and publishes
+   to ``articles.unique`` or ``articles.duplicates``. When the earlier copy it matched has
+   no story recorded in the band yet (it was itself being decided), it asks that copy's
+   partition over the same topic (see ``Pending``).
 
 Because a band key always lives on one partition, two copies that arrived on different
 partitions of ``articles.raw`` (or at different replicas) still meet in stage 2.
+
+Each stage takes its input in batches (``DEDUP_BATCH_SIZE`` messages or ``DEDUP_BATCH_WAIT``
+seconds, whichever comes first), sends one message per receiving partition and writes each
+table key once per batch. A batch's offsets are committed only after it is handled; a crash
+repeats it, and every stage gives the same answers again.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
+from typing import Any, cast
 
 import faust
-import orjson
+from faust.types import TP
 
 from schemas.article_raw import RawArticle
+from schemas.base import MessageDecodeError
 from schemas.topics import ARTICLES_DUPLICATES, ARTICLES_RAW, ARTICLES_UNIQUE
-from services.dedup.logic import EXACT_BAND, BandEntry, fingerprint, match_in_band
+from services.dedup.index import BandIndex, registrations
+from services.dedup.logic import fingerprint
 from services.dedup.protocol import (
     BandRegister,
     BandStory,
+    Batcher,
     VoteAnswer,
     VoteArticle,
+    VoteArticles,
     VoteAsk,
+    VoteReplies,
+    VoteReply,
     decode_band_message,
     decode_vote_message,
+    partition_for,
 )
 from services.dedup.settings import Settings
-from services.dedup.verdicts import Pending, Verdict, answer_for, render, reply
+from services.dedup.verdicts import Pending, Verdict, answer_for, render
+from wirewatch.kafka import read_partition
 from wirewatch.logs import fields
-from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
+from wirewatch.streaming import ErrorPolicy, make_app
 from wirewatch.topology import DEDUP_BANDS, DEDUP_VOTES, plan
 
 __all__ = ["SERVICE", "create_app"]
 
 SERVICE = "dedup"
 log = logging.getLogger("wirewatch.dedup")
+
+Vote = VoteArticle | VoteReply | VoteAsk | VoteAnswer
 
 
 def _partitions(name: str) -> int:
@@ -55,73 +74,124 @@ def create_app(settings: Settings) -> faust.App:
     """Build the dedup faust app: topics, tables and agents."""
     params = settings.lsh_params()
     max_age = settings.retention_days * 86400
+    band_partitions, vote_partitions = _partitions(DEDUP_BANDS), _partitions(DEDUP_VOTES)
     app = make_app(SERVICE, settings)
     policy = ErrorPolicy(app, settings)
 
     raw_topic = app.topic(settings.topic(ARTICLES_RAW.name), value_type=bytes)
-    bands_topic = app.topic(settings.topic(DEDUP_BANDS), value_type=bytes,
-                            partitions=_partitions(DEDUP_BANDS))
+    bands_topic_name = settings.topic(DEDUP_BANDS)
+    bands_topic = app.topic(bands_topic_name, value_type=bytes, partitions=band_partitions)
     votes_topic = app.topic(settings.topic(DEDUP_VOTES), value_type=bytes,
-                            partitions=_partitions(DEDUP_VOTES))
+                            partitions=vote_partitions)
     unique_topic = app.topic(settings.topic(ARTICLES_UNIQUE.name), value_type=bytes)
     duplicates_topic = app.topic(settings.topic(ARTICLES_DUPLICATES.name), value_type=bytes)
 
-    band_table = app.Table("bands", partitions=_partitions(DEDUP_BANDS), value_type=bytes)
-    pending_table = app.Table("pending", partitions=_partitions(DEDUP_VOTES), value_type=bytes)
-    verdict_table = app.Table("verdicts", partitions=_partitions(DEDUP_VOTES), value_type=bytes)
+    # Batches are handled as a whole, so table writes cannot take their partition from
+    # the current event: with use_partitioner a key's state lives on the partition that
+    # Kafka's partitioner gives the key, which is the partition its messages are sent to.
+    pending_table = app.Table("pending", partitions=vote_partitions, value_type=bytes,
+                              use_partitioner=True)
+    verdict_table = app.Table("verdicts", partitions=vote_partitions, value_type=bytes,
+                              use_partitioner=True)
 
-    async def fingerprint_one(key: bytes | None, value: bytes) -> None:
+    async def send_batches(topic: faust.TopicT, batcher: Batcher) -> None:
+        for partition, value in batcher.drain():
+            await topic.send(value=value, partition=partition)
+
+    def batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[faust.EventT[bytes]]]:
+        # faust's StreamT does not declare take_events; the Stream given to agents has it.
+        taken: AsyncIterator[Sequence[faust.EventT[bytes]]] = cast(Any, stream).take_events(
+            settings.batch_size, within=settings.batch_wait)
+        return taken
+
+    # Stage 1: articles.raw -> band registrations and the articles themselves.
+
+    async def fingerprint_one(articles: Batcher, out: Batcher,
+                              key: bytes | None, value: bytes) -> None:
         article = RawArticle.from_bytes(value)
         fp = fingerprint(article.body, params)
-        await votes_topic.send(
-            key=article.id.encode(),
-            value=VoteArticle(article=article, band_keys=list(fp.band_keys)).to_bytes(),
-        )
-        if not fp.band_keys:
-            return
-        entry = BandEntry(article.id, fp.signature_b64(), fp.size, fp.band_keys[-1], time.time())
-        for band, band_key in enumerate(fp.band_keys):
-            number = EXACT_BAND if band == params.bands else band
-            await bands_topic.send(
-                key=band_key.encode(),
-                value=BandRegister(band=number, entry=entry.to_json()).to_bytes(),
-            )
+        articles.add(partition_for(article.id, vote_partitions),
+                     {"article": article.model_dump(mode="json"), "band_keys": list(fp.band_keys)})
+        for partition, item in registrations(article.id, fp, params, now=time.time(),
+                                             partitions=band_partitions).items():
+            out.add(partition, item)
 
-    async def index_one(key: bytes | None, value: bytes) -> None:
-        if not key:
-            raise ProcessingError("band message without a key")
-        message = decode_band_message(value)
-        band_key = key.decode()
-        stored = band_table.get(band_key)
-        entries = [BandEntry.from_json(e) for e in _loads_list(stored)]
-        if isinstance(message, BandStory):
-            for entry in entries:
-                if entry.article_id == message.article_id:
-                    entry.story_id = message.story_id
-            band_table[band_key] = _dumps_list(entries)
-            return
-        assert isinstance(message, BandRegister)
-        try:
-            new = BandEntry.from_json(message.entry)
-        except (KeyError, TypeError) as exc:
-            raise ProcessingError(f"band entry is incomplete: {exc!r}") from exc
-        result = match_in_band(entries, new, message.band, params, now=time.time(),
-                               max_age=max_age, max_entries=settings.max_entries_per_band)
-        band_table[band_key] = _dumps_list(result.entries)
-        await votes_topic.send(
-            key=new.article_id.encode(),
-            value=reply(new.article_id, message.band, result.matches).to_bytes(),
-        )
+    @app.agent(raw_topic, name="fingerprint_articles")
+    async def fingerprint_articles(stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream):
+            articles = Batcher(VoteArticles, "articles")
+            bands = Batcher(BandRegister, "registrations")
+            handler = partial(fingerprint_one, articles, bands)
+            for event in events:
+                await policy.run(event, "dedup.fingerprint", handler)
+            await send_batches(votes_topic, articles)
+            await send_batches(bands_topic, bands)
+
+    # Stage 2: dedup.bands -> each band's earlier copies, back to the articles' partitions.
+
+    indexes: dict[int, BandIndex] = {}  # per partition of dedup.bands
+
+    async def index_at(partition: int, offset: int) -> BandIndex:
+        """The partition's index, caught up with every message before ``offset``."""
+        index = indexes.get(partition)
+        if index is None:
+            index = indexes[partition] = BandIndex(params, max_age,
+                                                   settings.max_entries_per_band)
+        if index.next_offset < offset:
+            started, replayed = time.monotonic(), 0
+            async for record in read_partition(settings.bootstrap_servers, bands_topic_name,
+                                               partition, index.next_offset, offset):
+                try:
+                    message = decode_band_message(record.value or b"")
+                except MessageDecodeError:
+                    continue  # dead-lettered when it was first read
+                index.apply(message, time.time())
+                replayed += 1
+            index.next_offset = offset
+            log.info("band index rebuilt", extra=fields(
+                partition=partition, messages=replayed, upto=offset,
+                seconds=round(time.monotonic() - started, 2)))
+        return index
+
+    async def index_one(index: BandIndex, replies: Batcher,
+                        key: bytes | None, value: bytes) -> None:
+        for item in index.apply(decode_band_message(value), time.time()):
+            replies.add(partition_for(item["article_id"], vote_partitions), item)
+
+    @app.agent(bands_topic, name="index_bands")
+    async def index_bands(stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream):
+            replies = Batcher(VoteReplies, "replies")
+            for event in events:
+                message = event.message
+                index = await index_at(message.partition, message.offset)
+                await policy.run(event, "dedup.bands", partial(index_one, index, replies))
+                index.next_offset = max(index.next_offset, message.offset + 1)
+            await send_batches(votes_topic, replies)
+
+    @app.on_partitions_assigned.connect
+    async def forget_moved_indexes(sender: Any, /, *args: Any, signal: Any,
+                                   **kwargs: Any) -> None:
+        """Free the indexes of partitions now read by another replica. One that comes
+        back later is replayed from where it was left."""
+        assigned: set[TP] = args[0]  # faust sends the new assignment first
+        kept = {tp.partition for tp in assigned if tp.topic == bands_topic_name}
+        for partition in set(indexes) - kept:
+            del indexes[partition]
+
+    # Stage 3: dedup.votes -> one verdict per article.
 
     async def publish(article: RawArticle, verdict: Verdict) -> None:
         out = render(article, verdict)
         topic = unique_topic if verdict.original is None else duplicates_topic
         await topic.send(key=article.id.encode(), value=out.to_bytes())
 
-    async def decide_one(key: bytes | None, value: bytes) -> None:
-        vote = decode_vote_message(value)
-        article_id = (vote.article.id if isinstance(vote, VoteArticle)
-                      else vote.target if isinstance(vote, VoteAsk) else vote.article_id)
+    async def send_vote(vote: VoteAsk | VoteAnswer) -> None:
+        key = vote.target if isinstance(vote, VoteAsk) else vote.article_id
+        await votes_topic.send(key=key.encode(), value=vote.to_bytes())
+
+    async def on_vote(undecided: dict[str, Pending], stories: Batcher,
+                      article_id: str, vote: Vote) -> None:
         decided = verdict_table.get(article_id)
         if decided is not None:
             verdict = Verdict.from_bytes(decided)
@@ -131,7 +201,9 @@ def create_app(settings: Settings) -> faust.App:
             elif isinstance(vote, VoteAsk):
                 await send_vote(answer_for(verdict, article_id, vote.asker))
             return
-        pending = Pending.from_bytes(pending_table.get(article_id))
+        pending = undecided.get(article_id)
+        if pending is None:
+            pending = Pending.from_bytes(pending_table.get(article_id))
         now = time.time()
         if isinstance(vote, VoteAsk):
             step = pending.on_ask(vote.asker, article_id)
@@ -142,16 +214,41 @@ def create_app(settings: Settings) -> faust.App:
         for answer in step.answers:
             await send_vote(answer)
         if step.ask is not None:
-            await votes_topic.send(key=step.ask.target.encode(), value=step.ask.to_bytes())
+            await send_vote(step.ask)
         if step.verdict is None:
-            pending_table[article_id] = pending.to_bytes()
+            undecided[article_id] = pending
             return
-        await conclude(pending, step.verdict)
+        undecided.pop(article_id, None)
+        await conclude(pending, step.verdict, stories)
 
-    async def send_vote(answer: VoteAnswer) -> None:
-        await votes_topic.send(key=answer.article_id.encode(), value=answer.to_bytes())
+    async def decide_one(undecided: dict[str, Pending], stories: Batcher,
+                         key: bytes | None, value: bytes) -> None:
+        message = decode_vote_message(value)
+        vote = partial(on_vote, undecided, stories)
+        if isinstance(message, VoteArticles):
+            for item in message.articles:
+                await vote(item.article.id, item)
+        elif isinstance(message, VoteReplies):
+            for band_reply in message.replies:
+                await vote(band_reply.article_id, band_reply)
+        elif isinstance(message, VoteAsk):
+            await vote(message.target, message)
+        else:
+            await vote(message.article_id, message)
 
-    async def conclude(pending: Pending, verdict: Verdict) -> None:
+    @app.agent(votes_topic, name="decide_articles")
+    async def decide_articles(stream: faust.StreamT[bytes]) -> None:
+        async for events in batches(stream):
+            undecided: dict[str, Pending] = {}  # the batch's undecided articles, written once
+            stories = Batcher(BandStory, "marks")
+            handler = partial(decide_one, undecided, stories)
+            for event in events:
+                await policy.run(event, "dedup.decide", handler)
+            for article_id, pending in undecided.items():
+                pending_table[article_id] = pending.to_bytes()
+            await send_batches(bands_topic, stories)
+
+    async def conclude(pending: Pending, verdict: Verdict, stories: Batcher) -> None:
         assert pending.article is not None
         article = RawArticle.model_validate(pending.article)
         await publish(article, verdict)
@@ -168,9 +265,13 @@ def create_app(settings: Settings) -> faust.App:
                          similarity=round(verdict.original.similarity, 3)),
         )
         # Later copies that meet this one in a band learn the story there, without asking.
-        story = BandStory(article_id=article.id, story_id=verdict.story_id or article.id)
+        story_id = verdict.story_id or article.id
+        by_partition: dict[int, list[str]] = defaultdict(list)
         for band_key in pending.band_keys:
-            await bands_topic.send(key=band_key.encode(), value=story.to_bytes())
+            by_partition[partition_for(band_key, band_partitions)].append(band_key)
+        for partition, band_keys in by_partition.items():
+            stories.add(partition, {"article_id": article.id, "story_id": story_id,
+                                    "band_keys": band_keys})
 
     @app.timer(settings.ask_retry)  # type: ignore[untyped-decorator]
     async def retry_lookups() -> None:
@@ -180,31 +281,8 @@ def create_app(settings: Settings) -> faust.App:
             for raw in list(pending_table.values()):
                 ask = Pending.from_bytes(raw).retry(now, after=settings.ask_retry)
                 if ask is not None:
-                    await votes_topic.send(key=ask.target.encode(), value=ask.to_bytes())
+                    await send_vote(ask)
         except Exception:
             log.exception("repeating story lookups failed")
 
-    @app.agent(raw_topic, name="fingerprint_articles")
-    async def fingerprint_articles(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await policy.run(event, "dedup.fingerprint", fingerprint_one)
-
-    @app.agent(bands_topic, name="index_bands")
-    async def index_bands(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await policy.run(event, "dedup.bands", index_one)
-
-    @app.agent(votes_topic, name="decide_articles")
-    async def decide_articles(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await policy.run(event, "dedup.decide", decide_one)
-
     return app
-
-
-def _loads_list(raw: bytes | None) -> list[dict[str, object]]:
-    return orjson.loads(raw) if raw else []
-
-
-def _dumps_list(entries: list[BandEntry]) -> bytes:
-    return orjson.dumps([e.to_json() for e in entries])

@@ -1,41 +1,89 @@
 """dedup's internal messages between its stages (not part of the public contract).
 
-``dedup.bands`` (key: band key) carries :class:`BandRegister` and :class:`BandStory`;
-``dedup.votes`` (key: article id) carries :class:`VoteArticle` and :class:`VoteReply`, and
-:class:`VoteAsk` / :class:`VoteAnswer`, with which a copy learns the story of the earlier
-copy it matched when that one's story was not yet recorded in the band.
+Stages exchange batches: one message carries everything a batch of input has for one
+partition of the receiving topic, so the per-message cost of Kafka and faust is paid per
+batch rather than per article and band. The partition is the one Kafka's default
+partitioner gives the item's key (:func:`partition_for`), which is also where faust's
+tables keep that key's state.
+
+``dedup.bands`` (one partition per band key) carries :class:`BandRegister` and
+:class:`BandStory`; ``dedup.votes`` (one partition per article id) carries
+:class:`VoteArticles` and :class:`VoteReplies`, and single :class:`VoteAsk` /
+:class:`VoteAnswer` messages (key: article id), with which a copy learns the story of the
+earlier copy it matched when that one's story was not yet recorded in the band.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
-from pydantic import Field
+import orjson
+from aiokafka.partitioner import murmur2
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.article_raw import RawArticle
-from schemas.base import Event
+from schemas.base import Event, MessageDecodeError
 
-__all__ = ["BandMessage", "BandRegister", "BandStory", "MatchOut", "VoteAnswer", "VoteArticle",
-           "VoteAsk", "VoteMessage", "VoteReply", "decode_band_message", "decode_vote_message"]
+__all__ = ["BandMessage", "BandRegister", "BandStory", "Batcher", "Entry", "MatchOut",
+           "Registration", "StoryMark", "VoteAnswer", "VoteArticle", "VoteArticles", "VoteAsk",
+           "VoteMessage", "VoteReplies", "VoteReply", "decode_band_message",
+           "decode_vote_message", "partition_for"]
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2) gives ``key``."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Part(BaseModel):
+    """An item inside a batch message."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Entry(Part):
+    """An article as a band keeps it (:class:`~services.dedup.logic.BandEntry` as JSON)."""
+
+    id: str
+    sig: str = Field(description="MinHash signature, base64 of little-endian uint32.")
+    size: int = Field(ge=0, description="Distinct shingles.")
+    exact: str = Field(description="The exact-text band key.")
+    at: float = Field(description="When it was first seen (Unix time).")
+    story: str | None = None
+
+
+class Registration(Part):
+    """Register an article under the band keys of one partition, asking for earlier copies."""
+
+    entry: Entry
+    bands: list[tuple[int, str]] = Field(
+        description="(band index, band key) pairs; band -1 is the exact-text band.")
 
 
 class BandRegister(Event):
-    """Register an article under one band key and ask which earlier articles it copies."""
+    """Registrations for one partition of ``dedup.bands``."""
 
     op: Literal["register"] = "register"
-    band: int = Field(ge=-1, description="Band index; -1 is the exact-text band.")
-    entry: dict[str, Any] = Field(description="The article's BandEntry as JSON.")
+    registrations: list[Registration]
+
+
+class StoryMark(Part):
+    """Record, under these band keys, the story an article belongs to."""
+
+    article_id: str
+    story_id: str
+    band_keys: list[str]
 
 
 class BandStory(Event):
-    """Record the story an article under this band key belongs to."""
+    """Story marks for one partition of ``dedup.bands``."""
 
     op: Literal["story"] = "story"
-    article_id: str
-    story_id: str
+    marks: list[StoryMark]
 
 
-class MatchOut(Event):
+class MatchOut(Part):
     """An earlier article that the asking article copies."""
 
     article_id: str
@@ -43,21 +91,33 @@ class MatchOut(Event):
     similarity: float = Field(ge=0, le=1)
 
 
-class VoteArticle(Event):
-    """The article itself and how many band replies to wait for."""
+class VoteArticle(Part):
+    """The article itself and the band keys whose replies to wait for."""
 
-    op: Literal["article"] = "article"
     article: RawArticle
     band_keys: list[str]
 
 
-class VoteReply(Event):
+class VoteArticles(Event):
+    """Articles for one partition of ``dedup.votes``."""
+
+    op: Literal["articles"] = "articles"
+    articles: list[VoteArticle]
+
+
+class VoteReply(Part):
     """One band's answer for an article."""
 
-    op: Literal["reply"] = "reply"
     article_id: str
     band: int
     matches: list[MatchOut]
+
+
+class VoteReplies(Event):
+    """Band replies for one partition of ``dedup.votes``."""
+
+    op: Literal["replies"] = "replies"
+    replies: list[VoteReply]
 
 
 class VoteAsk(Event):
@@ -79,26 +139,65 @@ class VoteAnswer(Event):
 
 
 BandMessage = BandRegister | BandStory
-VoteMessage = VoteArticle | VoteReply | VoteAsk | VoteAnswer
-_VOTE_KINDS: dict[str, type[VoteArticle | VoteReply | VoteAsk | VoteAnswer]] = {
-    "reply": VoteReply, "ask": VoteAsk, "answer": VoteAnswer}
+VoteMessage = VoteArticles | VoteReplies | VoteAsk | VoteAnswer
+_BAND_KINDS: dict[str, type[BandRegister | BandStory]] = {
+    "register": BandRegister, "story": BandStory}
+_VOTE_KINDS: dict[str, type[VoteArticles | VoteReplies | VoteAsk | VoteAnswer]] = {
+    "articles": VoteArticles, "replies": VoteReplies, "ask": VoteAsk, "answer": VoteAnswer}
 
 
-def _op(raw: bytes) -> str:
-    # Cheap routing on the discriminator before full validation.
-    for op in ("register", "story", "article", "reply", "ask", "answer"):
-        if f'"op":"{op}"'.encode() in raw:
-            return op
-    return ""
+def _decode(raw: bytes, kinds: dict[str, type[Any]], topic: str) -> Any:
+    data = Event.parse_json(raw, topic)
+    op = data.get("op")
+    kind = kinds.get(op) if isinstance(op, str) else None
+    if kind is None:
+        raise MessageDecodeError(
+            f"{topic}: op {op!r} is not one of {', '.join(sorted(kinds))}")
+    return kind.from_data(data)
 
 
 def decode_band_message(raw: bytes) -> BandMessage:
     """Parse a ``dedup.bands`` value; MessageDecodeError if it is neither kind."""
-    if _op(raw) == "story":
-        return BandStory.from_bytes(raw)
-    return BandRegister.from_bytes(raw)
+    message: BandMessage = _decode(raw, _BAND_KINDS, "dedup.bands")
+    return message
 
 
 def decode_vote_message(raw: bytes) -> VoteMessage:
-    """Parse a ``dedup.votes`` value; MessageDecodeError if it is neither kind."""
-    return _VOTE_KINDS.get(_op(raw), VoteArticle).from_bytes(raw)
+    """Parse a ``dedup.votes`` value; MessageDecodeError if it is none of the kinds."""
+    message: VoteMessage = _decode(raw, _VOTE_KINDS, "dedup.votes")
+    return message
+
+
+class Batcher:
+    """Items bound for one topic, grouped by partition into batch messages.
+
+    A message is closed once its items pass ``max_bytes`` (well under the broker's
+    1 MB limit), so a batch of long articles becomes several messages.
+    """
+
+    def __init__(self, kind: type[Event], field: str, *, max_bytes: int = 512 * 1024) -> None:
+        self._head = {"schema_version": kind.SCHEMA_VERSION,
+                      "op": kind.model_fields["op"].default}
+        self._field = field
+        self._max_bytes = max_bytes
+        self._open: dict[int, tuple[list[bytes], int]] = {}
+        self._closed: list[tuple[int, list[bytes]]] = []
+
+    def add(self, partition: int, item: dict[str, Any]) -> None:
+        """Queue one item (JSON-ready) for ``partition``."""
+        encoded = orjson.dumps(item)
+        items, size = self._open.get(partition, ([], 0))
+        if items and size + len(encoded) > self._max_bytes:
+            self._closed.append((partition, items))
+            items, size = [], 0
+        items.append(encoded)
+        self._open[partition] = (items, size + len(encoded) + 1)
+
+    def drain(self) -> Iterator[tuple[int, bytes]]:
+        """Every queued message as (partition, value); the batcher is empty afterwards."""
+        closed = self._closed + [(p, items) for p, (items, _) in sorted(self._open.items())]
+        self._open, self._closed = {}, []
+        head = orjson.dumps(self._head)[:-1]  # the object without its closing brace
+        for partition, items in closed:
+            yield partition, b"".join((head, b',"', self._field.encode(), b'":[',
+                                       b",".join(items), b"]}"))

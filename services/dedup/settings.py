@@ -7,6 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.dedup.logic import LshParams
 from wirewatch.settings import CommonSettings
+from wirewatch.topology import BANDS_RETENTION_DAYS
 
 __all__ = ["Settings"]
 
@@ -23,9 +24,17 @@ class Settings(CommonSettings):
     containment_threshold: float = Field(default=0.8, gt=0, le=1)
     min_size_ratio: float = Field(default=0.3, gt=0, le=1)
     retention_days: float = Field(
-        default=14, gt=0, description="How long a story can still be matched by a copy."
+        default=14, gt=0, le=BANDS_RETENTION_DAYS,
+        description="How long a story can still be matched by a copy; at most the "
+                    "retention of dedup.bands, from which the band index is rebuilt.",
     )
     max_entries_per_band: int = Field(default=64, ge=2, le=10_000)
+    batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="Most messages a stage handles at once."
+    )
+    batch_wait: float = Field(
+        default=0.05, gt=0, le=5, description="Seconds a stage waits to fill a batch."
+    )
     ask_retry: float = Field(
         default=5.0, gt=0, description="Seconds before an unanswered story lookup is repeated."
     )

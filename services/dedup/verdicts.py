@@ -11,7 +11,7 @@ from schemas.article_duplicate import DuplicateArticle
 from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from services.dedup.logic import Match, choose_original
-from services.dedup.protocol import MatchOut, VoteAnswer, VoteArticle, VoteAsk, VoteReply
+from services.dedup.protocol import VoteAnswer, VoteArticle, VoteAsk, VoteReply
 
 __all__ = ["Pending", "Step", "Verdict", "answer_for", "render", "reply"]
 
@@ -183,11 +183,8 @@ def render(article: RawArticle, verdict: Verdict) -> UniqueArticle | DuplicateAr
     )
 
 
-def reply(article_id: str, band: int, matches: list[Match]) -> VoteReply:
-    """The bands stage's answer for one band."""
-    return VoteReply(
-        article_id=article_id,
-        band=band,
-        matches=[MatchOut(article_id=m.article_id, story_id=m.story_id,
-                          similarity=min(1.0, m.similarity)) for m in matches],
-    )
+def reply(article_id: str, band: int, matches: list[Match]) -> dict[str, Any]:
+    """The bands stage's answer for one band, as a :class:`VoteReply` item."""
+    return {"article_id": article_id, "band": band,
+            "matches": [{"article_id": m.article_id, "story_id": m.story_id,
+                         "similarity": min(1.0, m.similarity)} for m in matches]}

@@ -98,8 +98,8 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
         "articles.raw": b'{"id": "r1", "url": "u", "source": "s"}',
         "articles.unique": b"not json at all",
         "articles.classified": b"\xff\xfe binary",
-        "dedup.bands": b'{"op": "register", "band": 1}',
-        "dedup.votes": b'{"op": "reply", "article_id": 5}',
+        "dedup.bands": b'{"op": "register", "registrations": [{"bands": [[1, "1:ab"]]}]}',
+        "dedup.votes": b'{"op": "replies", "replies": [{"article_id": 5}]}',
     }
     for topic, value in bad.items():
         await publish(bootstrap, namespace + topic, [(b"bad-key", value)])
@@ -121,6 +121,7 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
     assert "not valid JSON" in by_topic[namespace + "articles.unique"].error
     assert by_topic[namespace + "articles.classified"].payload.startswith("base64:")
     assert by_topic[namespace + "dedup.votes"].stage == "dedup.decide"
+    assert "registrations.0.entry: Field required" in by_topic[namespace + "dedup.bands"].error
 
     classified = await collect(bootstrap, namespace + "articles.classified",
                                lambda v: {b"good-raw", b"good-unique"} <= {

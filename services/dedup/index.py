@@ -1,0 +1,66 @@
+"""The band index of one ``dedup.bands`` partition (no Kafka).
+
+It is a pure function of the partition's messages in offset order: registrations append
+articles under their band keys, story marks annotate them. So the partition itself is the
+index's log: a replica that takes the partition over rebuilds the index by replaying it,
+and no table changelog has to be written for every band of every article.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.dedup.logic import EXACT_BAND, BandEntry, Fingerprint, LshParams, match_in_band
+from services.dedup.protocol import BandMessage, BandStory, partition_for
+from services.dedup.verdicts import reply
+
+__all__ = ["BandIndex", "registrations"]
+
+
+def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: float,
+                  partitions: int) -> dict[int, dict[str, Any]]:
+    """An article's :class:`Registration` item for each partition holding its band keys."""
+    if not fp.band_keys:
+        return {}
+    entry = BandEntry(article_id, fp.signature_b64(), fp.size, fp.band_keys[-1], now).to_json()
+    by_partition: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for band, band_key in enumerate(fp.band_keys):
+        number = EXACT_BAND if band == params.bands else band
+        by_partition[partition_for(band_key, partitions)].append((number, band_key))
+    return {p: {"entry": entry, "bands": bands} for p, bands in by_partition.items()}
+
+
+@dataclass
+class BandIndex:
+    """Per band key, the articles registered under it in arrival order."""
+
+    params: LshParams
+    max_age: float
+    max_entries: int
+    bands: dict[str, list[BandEntry]] = field(default_factory=dict)
+    next_offset: int = 0  # the first offset of the partition not applied yet
+
+    def apply(self, message: BandMessage, now: float) -> list[dict[str, Any]]:
+        """Apply one message; return the band replies (:class:`VoteReply` items) it gives.
+
+        Applying a message again gives the same replies and leaves the index as it was.
+        """
+        if isinstance(message, BandStory):
+            for mark in message.marks:
+                for band_key in mark.band_keys:
+                    for entry in self.bands.get(band_key, ()):
+                        if entry.article_id == mark.article_id:
+                            entry.story_id = mark.story_id
+            return []
+        replies = []
+        for registration in message.registrations:
+            new = BandEntry.from_json(registration.entry.model_dump())
+            for band, band_key in registration.bands:
+                result = match_in_band(self.bands.get(band_key, []), new, band, self.params,
+                                       now=now, max_age=self.max_age,
+                                       max_entries=self.max_entries)
+                self.bands[band_key] = result.entries
+                replies.append(reply(new.article_id, band, result.matches))
+        return replies

@@ -1,0 +1,98 @@
+"""The band index of a dedup.bands partition: answers, and rebuilding it by replay."""
+
+from services.dedup.index import BandIndex, registrations
+from services.dedup.logic import LshParams, fingerprint
+from services.dedup.protocol import BandRegister, BandStory, Batcher, decode_band_message
+
+PARAMS = LshParams()
+PARTITIONS = 8
+DAY = 86400.0
+
+PARAGRAPHS = [
+    "Air defence units shot down most of the drones launched overnight at the capital, the "
+    "city administration said, while debris damaged a school and several parked cars.",
+    "Rescue teams worked through the morning to clear rubble from two apartment blocks in the "
+    "eastern district, where residents had sheltered in basements during the alert.",
+    "The mayor said power had been restored to most homes by noon and urged residents to keep "
+    "their phones charged because further attacks were expected in the coming days.",
+    "Officials said the barrage was one of the largest this month and that the energy grid "
+    "operator had introduced scheduled outages in three regions to balance the network.",
+]
+STORY = "\n\n".join(PARAGRAPHS)
+COPY = "KYIV, Ukraine (AP) — " + "\n\n".join(PARAGRAPHS[:3]) + "\n\nSource link"
+OTHER = ("Grain exports through the western border crossings rose for a second month as "
+         "hauliers found new routes, the farm ministry said, and rail operators added wagons "
+         "to carry sunflower oil and maize to ports on the Danube and in Poland.")
+
+
+def messages(*articles: tuple[str, str], at: float = 1000.0) -> list[tuple[int, bytes]]:
+    """The dedup.bands messages that stage 1 sends for these (id, body) articles."""
+    batcher = Batcher(BandRegister, "registrations")
+    for article_id, body in articles:
+        items = registrations(article_id, fingerprint(body, PARAMS), PARAMS, now=at,
+                              partitions=PARTITIONS)
+        for partition, item in items.items():
+            batcher.add(partition, item)
+    return list(batcher.drain())
+
+
+def index() -> BandIndex:
+    return BandIndex(PARAMS, max_age=14 * DAY, max_entries=64)
+
+
+def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, list[dict]]:
+    idx, replies = index(), []
+    for value in log:
+        replies += idx.apply(decode_band_message(value), now)
+    return idx, replies
+
+
+def matches_of(replies: list[dict], article_id: str) -> set[str]:
+    return {m["article_id"] for r in replies if r["article_id"] == article_id
+            for m in r["matches"]}
+
+
+def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
+    sent = messages(("story", STORY), ("copy", COPY), ("other", OTHER))
+    replies = []
+    for partition in range(PARTITIONS):
+        _, found = replay([v for p, v in sent if p == partition])
+        replies += found
+    for article_id, body in (("story", STORY), ("copy", COPY), ("other", OTHER)):
+        bands = sorted(r["band"] for r in replies if r["article_id"] == article_id)
+        assert len(bands) == len(fingerprint(body, PARAMS).band_keys)
+    assert matches_of(replies, "copy") == {"story"}
+    assert matches_of(replies, "story") == matches_of(replies, "other") == set()
+
+
+def test_replaying_a_partition_rebuilds_the_same_index_and_answers_the_same():
+    log = [v for p, v in messages(("story", STORY), ("copy", COPY)) + messages(("other", OTHER))]
+    first, replies = replay(log)
+    again, replies_again = replay(log)
+    assert replies_again == replies
+    assert again.bands == first.bands
+    # A message applied twice (a redelivery after a crash) changes nothing.
+    assert first.apply(decode_band_message(log[0]), 1002.0) == replay(log[:1])[1]
+    assert first.bands == again.bands
+
+
+def test_story_marks_reach_later_copies_through_the_band():
+    log = [v for _, v in messages(("story", STORY), ("copy", COPY))]
+    idx, _ = replay(log)
+    fp = fingerprint(COPY, PARAMS)
+    idx.apply(BandStory(marks=[{"article_id": "copy", "story_id": "story",  # type: ignore[list-item]
+                                "band_keys": list(fp.band_keys)}]), 1002.0)
+    late_copy = messages(("late", COPY + "\n\nSign up for our newsletter"))
+    replies = [r for _, v in late_copy for r in idx.apply(decode_band_message(v), 1003.0)]
+    stories = {m["article_id"]: m["story_id"] for r in replies for m in r["matches"]}
+    # The newsletter line is boilerplate, so the late copy is an exact copy of "copy",
+    # whose story the band now knows; "story" itself was never marked (it is unique).
+    assert stories == {"copy": "story", "story": None}
+
+
+def test_articles_older_than_the_retention_are_forgotten():
+    old = messages(("story", STORY), at=0.0)
+    idx, _ = replay([v for _, v in old], now=1.0)
+    new = messages(("copy", COPY), at=20 * DAY)
+    replies = [r for _, v in new for r in idx.apply(decode_band_message(v), 20 * DAY)]
+    assert matches_of(replies, "copy") == set()

@@ -203,6 +203,13 @@ class BandEntry:
     exact_key: str
     seen_at: float
     story_id: str | None = None
+    _decoded: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def decoded_signature(self) -> np.ndarray:
+        """The signature as uint32 values, decoded once: entries are compared often."""
+        if self._decoded is None:
+            self._decoded = Fingerprint.decode_signature(self.signature)
+        return self._decoded
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.article_id, "sig": self.signature, "size": self.size,
@@ -223,18 +230,17 @@ class Match:
     similarity: float
 
 
-def _authoritative_band(keys_a: list[str], keys_b: list[str]) -> int | None:
-    """The lowest band the two share, the exact band first; None when they share none."""
-    if keys_a[-1] == keys_b[-1]:
+def _authoritative_band(a: BandEntry, sig_a: np.ndarray, b: BandEntry, sig_b: np.ndarray,
+                        params: LshParams) -> int | None:
+    """The lowest band the two share, the exact band first; None when they share none.
+
+    Two signatures share a band when that band's rows are equal, which is what equal band
+    keys stand for; comparing the rows spares hashing every stored entry again.
+    """
+    if a.exact_key == b.exact_key:
         return EXACT_BAND
-    for band, (a, b) in enumerate(zip(keys_a[:-1], keys_b[:-1], strict=True)):
-        if a == b:
-            return band
-    return None
-
-
-def _keys_of(entry: BandEntry, signature: np.ndarray, params: LshParams) -> list[str]:
-    return [*band_keys_of(signature, params), entry.exact_key]
+    same = np.all((sig_a == sig_b).reshape(params.bands, params.rows), axis=1)
+    return int(np.argmax(same)) if same.any() else None
 
 
 @dataclass
@@ -267,12 +273,11 @@ def match_in_band(
         kept = [*kept, new][-max_entries:]
     else:
         earlier = kept[:position]
-    new_sig = Fingerprint.decode_signature(new.signature)
-    new_keys = _keys_of(new, new_sig, params)
+    new_sig = new.decoded_signature()
     matches = []
     for entry in earlier:
-        sig = Fingerprint.decode_signature(entry.signature)
-        if _authoritative_band(new_keys, _keys_of(entry, sig, params)) != band:
+        sig = entry.decoded_signature()
+        if _authoritative_band(new, new_sig, entry, sig, params) != band:
             continue
         sim = similarity(new_sig, new.size, sig, entry.size)
         if band == EXACT_BAND or is_copy(sim, new.size, entry.size, params):

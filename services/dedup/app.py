@@ -153,20 +153,26 @@ def create_app(settings: Settings) -> faust.App:
                 seconds=round(time.monotonic() - started, 2)))
         return index
 
-    async def index_one(index: BandIndex, replies: Batcher,
+    async def index_one(index: BandIndex, answers: dict[str, list[dict[str, Any]]],
                         key: bytes | None, value: bytes) -> None:
-        for item in index.apply(decode_band_message(value), time.time()):
-            replies.add(partition_for(item["article_id"], vote_partitions), item)
+        for article_id, bands in index.apply(decode_band_message(value), time.time()).items():
+            answers.setdefault(article_id, []).extend(bands)
 
     @app.agent(bands_topic, name="index_bands")
     async def index_bands(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream):
-            replies = Batcher(VoteReplies, "replies")
+            # An article's bands are spread over partitions; answered together they
+            # reach the decide stage as one reply.
+            answers: dict[str, list[dict[str, Any]]] = {}
             for event in events:
                 message = event.message
                 index = await index_at(message.partition, message.offset)
-                await policy.run(event, "dedup.bands", partial(index_one, index, replies))
+                await policy.run(event, "dedup.bands", partial(index_one, index, answers))
                 index.next_offset = max(index.next_offset, message.offset + 1)
+            replies = Batcher(VoteReplies, "replies")
+            for article_id, bands in answers.items():
+                replies.add(partition_for(article_id, vote_partitions),
+                            {"article_id": article_id, "bands": bands})
             await send_batches(votes_topic, replies)
 
     @app.on_partitions_assigned.connect
@@ -249,8 +255,8 @@ def create_app(settings: Settings) -> faust.App:
             await send_batches(bands_topic, stories)
 
     async def conclude(pending: Pending, verdict: Verdict, stories: Batcher) -> None:
-        assert pending.article is not None
-        article = RawArticle.model_validate(pending.article)
+        article = pending.article
+        assert article is not None
         await publish(article, verdict)
         verdict_table[article.id] = verdict.to_bytes()
         if article.id in pending_table:

@@ -42,25 +42,27 @@ class BandIndex:
     bands: dict[str, list[BandEntry]] = field(default_factory=dict)
     next_offset: int = 0  # the first offset of the partition not applied yet
 
-    def apply(self, message: BandMessage, now: float) -> list[dict[str, Any]]:
-        """Apply one message; return the band replies (:class:`VoteReply` items) it gives.
+    def apply(self, message: BandMessage, now: float) -> dict[str, list[dict[str, Any]]]:
+        """Apply one message; return, per article, the band answers (:class:`BandMatches`
+        items) it gives.
 
-        Applying a message again gives the same replies and leaves the index as it was.
+        Applying a message again gives the same answers and leaves the index as it was.
         """
+        answers: dict[str, list[dict[str, Any]]] = {}
         if isinstance(message, BandStory):
             for mark in message.marks:
                 for band_key in mark.band_keys:
                     for entry in self.bands.get(band_key, ()):
                         if entry.article_id == mark.article_id:
                             entry.story_id = mark.story_id
-            return []
-        replies = []
+            return answers
         for registration in message.registrations:
             new = BandEntry.from_json(registration.entry.model_dump())
+            found = answers.setdefault(new.article_id, [])
             for band, band_key in registration.bands:
                 result = match_in_band(self.bands.get(band_key, []), new, band, self.params,
                                        now=now, max_age=self.max_age,
                                        max_entries=self.max_entries)
                 self.bands[band_key] = result.entries
-                replies.append(reply(new.article_id, band, result.matches))
-        return replies
+                found.append(reply(band, result.matches))
+        return answers

@@ -15,6 +15,7 @@ judged once and its order is never contradictory.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import zlib
@@ -147,11 +148,22 @@ def band_keys_of(signature: np.ndarray, params: LshParams) -> list[str]:
     return keys
 
 
+_SCHEME = "affine32"  # datasketch's default; named because preset permutations need it
+
+
+@functools.cache
+def _permutations(num_perm: int, seed: int) -> Any:
+    # MinHash draws its permutations from the seed on every construction; draw them once.
+    return MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
+
+
 def fingerprint(body: str, params: LshParams) -> Fingerprint:
     """Signature and band keys of an article body (the headline is not part of it)."""
     tokens = words(clean_text(body))
     shingles = _shingles(tokens, params.shingle_size)
-    minhash = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=_crc)
+    minhash = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=_crc,
+                      permutations=_permutations(params.num_perm, params.seed),
+                      scheme=_SCHEME)
     if shingles:
         minhash.update_batch(list(shingles))
     signature = minhash.hashvalues.astype(np.uint32)

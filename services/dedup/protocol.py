@@ -25,9 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.article_raw import RawArticle
 from schemas.base import Event, MessageDecodeError
 
-__all__ = ["BandMessage", "BandRegister", "BandStory", "Batcher", "Entry", "MatchOut",
-           "Registration", "StoryMark", "VoteAnswer", "VoteArticle", "VoteArticles", "VoteAsk",
-           "VoteMessage", "VoteReplies", "VoteReply", "decode_band_message",
+__all__ = ["BandMatches", "BandMessage", "BandRegister", "BandStory", "Batcher", "Entry",
+           "MatchOut", "Registration", "StoryMark", "VoteAnswer", "VoteArticle", "VoteArticles",
+           "VoteAsk", "VoteMessage", "VoteReplies", "VoteReply", "decode_band_message",
            "decode_vote_message", "partition_for"]
 
 
@@ -105,12 +105,18 @@ class VoteArticles(Event):
     articles: list[VoteArticle]
 
 
-class VoteReply(Part):
-    """One band's answer for an article."""
+class BandMatches(Part):
+    """One band's answer: the earlier copies found under the article's key of that band."""
 
-    article_id: str
     band: int
     matches: list[MatchOut]
+
+
+class VoteReply(Part):
+    """The answers of some of an article's bands."""
+
+    article_id: str
+    bands: list[BandMatches]
 
 
 class VoteReplies(Event):

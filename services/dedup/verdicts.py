@@ -67,7 +67,7 @@ class Pending:
     asked again (:meth:`retry`).
     """
 
-    article: dict[str, Any] | None = None
+    article: RawArticle | None = None
     band_keys: list[str] = field(default_factory=list)
     replies: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     choice: Match | None = None  # the matched earlier copy while its story is looked up
@@ -79,7 +79,7 @@ class Pending:
     @property
     def article_id(self) -> str:
         assert self.article is not None
-        return str(self.article["id"])
+        return self.article.id
 
     @property
     def complete(self) -> bool:
@@ -91,10 +91,11 @@ class Pending:
             # A redelivery: the question it led to may have been lost with the crash.
             return Step(ask=self.retry(now, after=0.0))
         if isinstance(vote, VoteArticle):
-            self.article = vote.article.model_dump(mode="json")
+            self.article = vote.article
             self.band_keys = list(vote.band_keys)
         else:
-            self.replies[vote.band] = [m.model_dump() for m in vote.matches]
+            for band in vote.bands:
+                self.replies[band.band] = [m.model_dump() for m in band.matches]
         if not self.complete:
             return Step()
         waiters, self.waiters = self.waiters, []
@@ -146,7 +147,8 @@ class Pending:
     def to_bytes(self) -> bytes:
         choice = self.choice
         return orjson.dumps({
-            "article": self.article, "band_keys": self.band_keys,
+            "article": None if self.article is None else self.article.model_dump(mode="json"),
+            "band_keys": self.band_keys,
             "replies": {str(k): v for k, v in self.replies.items()},
             "choice": None if choice is None else [choice.article_id, choice.similarity],
             "resolving": self.resolving, "hops": self.hops, "waiters": self.waiters,
@@ -158,7 +160,9 @@ class Pending:
             return cls()
         data = orjson.loads(raw)
         choice = data.get("choice")
-        return cls(data["article"], data["band_keys"],
+        article = data["article"]
+        return cls(None if article is None else RawArticle.model_validate(article),
+                   data["band_keys"],
                    {int(k): v for k, v in data["replies"].items()},
                    None if choice is None else Match(choice[0], None, choice[1]),
                    data.get("resolving"), data.get("hops", 0), data.get("waiters", []),
@@ -183,8 +187,8 @@ def render(article: RawArticle, verdict: Verdict) -> UniqueArticle | DuplicateAr
     )
 
 
-def reply(article_id: str, band: int, matches: list[Match]) -> dict[str, Any]:
-    """The bands stage's answer for one band, as a :class:`VoteReply` item."""
-    return {"article_id": article_id, "band": band,
+def reply(band: int, matches: list[Match]) -> dict[str, Any]:
+    """One band's answer, as a :class:`BandMatches` item of a :class:`VoteReply`."""
+    return {"band": band,
             "matches": [{"article_id": m.article_id, "story_id": m.story_id,
                          "similarity": min(1.0, m.similarity)} for m in matches]}

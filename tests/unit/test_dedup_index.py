@@ -40,16 +40,23 @@ def index() -> BandIndex:
     return BandIndex(PARAMS, max_age=14 * DAY, max_entries=64)
 
 
-def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, list[dict]]:
-    idx, replies = index(), []
+Answers = list[tuple[str, dict]]  # (article id, one band's answer)
+
+
+def apply(idx: BandIndex, value: bytes, now: float) -> Answers:
+    return [(article_id, band) for article_id, bands in
+            idx.apply(decode_band_message(value), now).items() for band in bands]
+
+
+def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, Answers]:
+    idx, answers = index(), []
     for value in log:
-        replies += idx.apply(decode_band_message(value), now)
-    return idx, replies
+        answers += apply(idx, value, now)
+    return idx, answers
 
 
-def matches_of(replies: list[dict], article_id: str) -> set[str]:
-    return {m["article_id"] for r in replies if r["article_id"] == article_id
-            for m in r["matches"]}
+def matches_of(answers: Answers, article_id: str) -> set[str]:
+    return {m["article_id"] for a, band in answers if a == article_id for m in band["matches"]}
 
 
 def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
@@ -59,7 +66,7 @@ def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
         _, found = replay([v for p, v in sent if p == partition])
         replies += found
     for article_id, body in (("story", STORY), ("copy", COPY), ("other", OTHER)):
-        bands = sorted(r["band"] for r in replies if r["article_id"] == article_id)
+        bands = [band["band"] for a, band in replies if a == article_id]
         assert len(bands) == len(fingerprint(body, PARAMS).band_keys)
     assert matches_of(replies, "copy") == {"story"}
     assert matches_of(replies, "story") == matches_of(replies, "other") == set()
@@ -72,7 +79,7 @@ def test_replaying_a_partition_rebuilds_the_same_index_and_answers_the_same():
     assert replies_again == replies
     assert again.bands == first.bands
     # A message applied twice (a redelivery after a crash) changes nothing.
-    assert first.apply(decode_band_message(log[0]), 1002.0) == replay(log[:1])[1]
+    assert apply(first, log[0], 1002.0) == replay(log[:1])[1]
     assert first.bands == again.bands
 
 
@@ -83,8 +90,8 @@ def test_story_marks_reach_later_copies_through_the_band():
     idx.apply(BandStory(marks=[{"article_id": "copy", "story_id": "story",  # type: ignore[list-item]
                                 "band_keys": list(fp.band_keys)}]), 1002.0)
     late_copy = messages(("late", COPY + "\n\nSign up for our newsletter"))
-    replies = [r for _, v in late_copy for r in idx.apply(decode_band_message(v), 1003.0)]
-    stories = {m["article_id"]: m["story_id"] for r in replies for m in r["matches"]}
+    answers = [a for _, v in late_copy for a in apply(idx, v, 1003.0)]
+    stories = {m["article_id"]: m["story_id"] for _, band in answers for m in band["matches"]}
     # The newsletter line is boilerplate, so the late copy is an exact copy of "copy",
     # whose story the band now knows; "story" itself was never marked (it is unique).
     assert stories == {"copy": "story", "story": None}
@@ -94,5 +101,5 @@ def test_articles_older_than_the_retention_are_forgotten():
     old = messages(("story", STORY), at=0.0)
     idx, _ = replay([v for _, v in old], now=1.0)
     new = messages(("copy", COPY), at=20 * DAY)
-    replies = [r for _, v in new for r in idx.apply(decode_band_message(v), 20 * DAY)]
-    assert matches_of(replies, "copy") == set()
+    answers = [a for _, v in new for a in apply(idx, v, 20 * DAY)]
+    assert matches_of(answers, "copy") == set()

@@ -48,14 +48,14 @@ def test_a_batcher_groups_items_by_partition_into_valid_messages():
 def test_a_batcher_splits_a_partition_that_outgrows_the_message_limit():
     batcher = Batcher(VoteReplies, "replies", max_bytes=200)
     for i in range(10):
-        batcher.add(0, {"article_id": f"article-{i}", "band": i, "matches": []})
+        batcher.add(0, {"article_id": f"article-{i}", "bands": [{"band": i, "matches": []}]})
     sent = list(batcher.drain())
     assert len(sent) > 1
     assert all(partition == 0 for partition, _ in sent)
     assert all(len(value) < 400 for _, value in sent)
     replies = [r for _, value in sent
                for r in decode_vote_message(value).replies]  # type: ignore[union-attr]
-    assert [r.band for r in replies] == list(range(10))  # none lost, order kept
+    assert [r.bands[0].band for r in replies] == list(range(10))  # none lost, order kept
 
 
 def test_batches_of_articles_and_story_marks_decode_to_their_kinds():

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from schemas import RawArticle
 from services.dedup.protocol import (
+    BandMatches,
     MatchOut,
     VoteAnswer,
     VoteArticle,
@@ -19,10 +20,14 @@ def article(article_id: str) -> RawArticle:
                       body="text", fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
 
 
+def band_reply(article_id: str, band: int, matches: list[MatchOut]) -> VoteReply:
+    return VoteReply(article_id=article_id, bands=[BandMatches(band=band, matches=matches)])
+
+
 def arrive(pending: Pending, article_id: str, replies: dict[int, list[MatchOut]]):
     steps = [pending.add(VoteArticle(article=article(article_id), band_keys=["k"] * len(replies)))]
     for band, matches in replies.items():
-        steps.append(pending.add(VoteReply(article_id=article_id, band=band, matches=matches)))
+        steps.append(pending.add(band_reply(article_id, band, matches)))
     return steps
 
 
@@ -88,7 +93,7 @@ def test_redelivered_votes_after_the_decision_change_nothing_but_repeat_the_ques
     pending = Pending()
     arrive(pending, "e", {0: [MatchOut(article_id="a", story_id=None, similarity=0.9)]})
     before = pending.to_bytes()
-    again = pending.add(VoteReply(article_id="e", band=0, matches=[]))
+    again = pending.add(band_reply("e", 0, []))
     assert again.verdict is None and again.ask == VoteAsk(target="a", asker="e")
     assert pending.to_bytes() == before
 
@@ -103,7 +108,7 @@ def test_an_unanswered_question_is_asked_again_after_a_while_and_on_redelivery()
     pending = Pending()
     article_vote = VoteArticle(article=article("f"), band_keys=["k"])
     pending.add(article_vote, now=100.0)
-    step = pending.add(VoteReply(article_id="f", band=0, matches=[
+    step = pending.add(band_reply("f", 0, [
         MatchOut(article_id="a", story_id=None, similarity=0.9)]), now=100.0)
     assert step.ask == VoteAsk(target="a", asker="f")
     assert pending.retry(now=102.0, after=5.0) is None

@@ -6,7 +6,8 @@ as real processes and a local Slack receiver and SMTP server taking the alerts. 
 reads every output topic back and reports, from the records' broker timestamps:
 
 * articles/s end to end (first raw record to last classified one) and per stage;
-* latency p50/p95/p99 from ``articles.raw`` to ``articles.classified`` and to ``alerts``;
+* latency p50/p95/p99 from ``articles.raw`` to ``articles.classified`` and to ``alerts``
+  (of a burst by default; ``--rate`` publishes at a steady rate instead);
 * how many copies dedup caught and whether any article was called a copy of a story it
   does not belong to.
 """
@@ -56,15 +57,18 @@ def percentiles(values: Sequence[float]) -> str:
     return f"p50 {cuts[49]:.0f} ms  p95 {cuts[94]:.0f} ms  p99 {cuts[98]:.0f} ms"
 
 
-def rate(count: int, first_ms: int, last_ms: int) -> str:
+def rate(count: int, first_ms: int | None, last_ms: int | None) -> str:
+    if not count or first_ms is None or last_ms is None:
+        return "not run" if not count else "n/a"
     seconds = max(last_ms - first_ms, 1) / 1000
     return f"{count / seconds:,.0f} articles/s ({count} in {seconds:.1f} s)"
 
 
-async def wait_ready(bootstrap: str, namespace: str, replicas: dict[str, int]) -> None:
+async def wait_ready(bootstrap: str, namespace: str, stages: Sequence[str],
+                     replicas: dict[str, int]) -> None:
     """Until every stage's consumer group is settled with all its replicas."""
     deadline = time.monotonic() + 120
-    for stage in STAGES:
+    for stage in stages:
         while True:
             state, members = await group_assignment(bootstrap, namespace + stage)
             if state == "Stable" and len(members) == replicas.get(stage, 1):
@@ -74,12 +78,16 @@ async def wait_ready(bootstrap: str, namespace: str, replicas: dict[str, int]) -
             await asyncio.sleep(0.5)
 
 
-async def publish(bootstrap: str, topic: str, items: list[SyntheticItem]) -> float:
-    """Send every article; returns the seconds it took."""
+async def publish(bootstrap: str, topic: str, items: list[SyntheticItem],
+                  rate: float | None = None) -> float:
+    """Send every article, as fast as the producer goes or at ``rate`` articles/s;
+    returns the seconds it took."""
     started = time.perf_counter()
     async with producer(bootstrap, max_batch_size=256 * 1024) as prod:
         pending = []
-        for item in items:
+        for i, item in enumerate(items):
+            if rate:
+                await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
             article = item.article
             pending.append(await prod.send(topic, article.to_bytes(), key=article.id.encode()))
         await asyncio.gather(*pending)
@@ -113,7 +121,7 @@ async def observe(bootstrap: str, namespace: str, total: int, idle: float) -> Ob
 
 
 def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
-           replicas: dict[str, int]) -> dict[str, str]:
+           stages: Sequence[str], replicas: dict[str, int]) -> dict[str, str]:
     story = {i.article.id: i.copy_of or i.article.id for i in items}
     copies = [i for i in items if i.copy_of]
     # Every story has one first copy and the rest are duplicates of it. Which member is
@@ -122,19 +130,22 @@ def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
     caught = [a for a, of in seen.duplicate_of.items() if story.get(of) == story[a]]
     wrong = [a for a, of in seen.duplicate_of.items() if story.get(of) != story[a]]
     first_raw = min(seen.raw.values())
+    first_verdict, last_verdict = min(seen.verdict.values()), max(seen.verdict.values())
+    first_classified = min(seen.classified.values(), default=None)
+    last_classified = max(seen.classified.values(), default=None)
+    last_alert = max((ts for _, ts in seen.alerts), default=None)
     classified_lat = [seen.classified[a] - seen.raw[a] for a in seen.classified if a in seen.raw]
     alert_lat = [ts - seen.raw[a] for a, ts in seen.alerts if a in seen.raw]
     lines = {
         "articles": f"{len(items)} ({len(copies)} syndicated copies)",
-        "replicas": ", ".join(f"{s}={replicas.get(s, 1)}" for s in STAGES),
+        "replicas": ", ".join(f"{s}={replicas.get(s, 1)}" for s in stages),
         "publish": rate(len(items), 0, int(publish_s * 1000)),
-        "end to end (raw -> classified)": rate(len(seen.verdict), first_raw,
-                                              max(seen.classified.values())),
-        "dedup (raw -> verdict)": rate(len(seen.verdict), first_raw, max(seen.verdict.values())),
-        "classifier (-> classified)": rate(len(seen.classified), min(seen.verdict.values()),
-                                           max(seen.classified.values())),
-        "notifier (-> alerts)": rate(len(seen.alerts), min(seen.classified.values()),
-                                     max((ts for _, ts in seen.alerts), default=first_raw)),
+        "end to end (raw -> classified)": rate(len(seen.verdict) if seen.classified else 0,
+                                              first_raw, last_classified),
+        "dedup (raw -> verdict)": rate(len(seen.verdict), first_raw, last_verdict),
+        "classifier (-> classified)": rate(len(seen.classified), first_verdict,
+                                           last_classified),
+        "notifier (-> alerts)": rate(len(seen.alerts), first_classified, last_alert),
         "latency raw -> classified": percentiles(classified_lat),
         "latency raw -> alerts": percentiles(alert_lat),
         "copies caught": f"{len(caught)} of {len(copies)} "
@@ -154,11 +165,17 @@ async def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.pipeline", description=__doc__.split("\n")[0])
     parser.add_argument("-n", "--articles", type=int, default=5000)
     parser.add_argument("--copy-share", type=float, default=0.3)
+    parser.add_argument("--rate", type=float, default=None, metavar="ARTICLES_PER_S",
+                        help="publish at this steady rate instead of all at once")
     parser.add_argument("--replicas", nargs="*", default=[], metavar="SERVICE=N")
+    parser.add_argument("--stages", type=int, choices=(1, 2, 3), default=3,
+                        help="run only the first 1 (dedup) or 2 (dedup, classifier) stages, "
+                             "to measure a stage with the machine to itself")
     parser.add_argument("--bootstrap", default=os.environ.get("WIREWATCH_BOOTSTRAP_SERVERS",
                                                               "127.0.0.1:9092"))
     args = parser.parse_args(argv)
     replicas = {k: int(v) for k, v in (r.split("=", 1) for r in args.replicas)}
+    stages = STAGES[: args.stages]
     run_dir = ROOT / ".run" / "bench"
     namespace = f"bench{int(time.time())}."
     await create_topics(args.bootstrap, namespace)
@@ -180,18 +197,18 @@ async def main(argv: list[str] | None = None) -> int:
         "NOTIFIER_SUBSCRIPTIONS": str(subscriptions), "NOTIFIER_SMTP_PORT": str(smtp.port),
     }, run_dir / "logs", replicas)
     try:
-        pipeline.start(only=STAGES)
-        print(f"bench: waiting for {', '.join(STAGES)} (logs in {run_dir / 'logs'})")
-        await wait_ready(args.bootstrap, namespace, replicas)
+        pipeline.start(only=stages)
+        print(f"bench: waiting for {', '.join(stages)} (logs in {run_dir / 'logs'})")
+        await wait_ready(args.bootstrap, namespace, stages, replicas)
         print(f"bench: publishing {len(items)} articles to {namespace}articles.raw")
-        publish_s = await publish(args.bootstrap, namespace + "articles.raw", items)
+        publish_s = await publish(args.bootstrap, namespace + "articles.raw", items, args.rate)
         seen = await observe(args.bootstrap, namespace, len(items), idle=10.0)
         if pipeline.dead():
             print(f"bench: a service died: {[p.log_path for p in pipeline.dead()]}",
                   file=sys.stderr)
             return 1
         print("bench: results")
-        lines = report(items, seen, publish_s, replicas)
+        lines = report(items, seen, publish_s, stages, replicas)
         (run_dir / "last.json").write_bytes(orjson.dumps(lines, option=orjson.OPT_INDENT_2))
         return 0 if len(seen.verdict) == len(items) else 1
     finally:

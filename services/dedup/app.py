@@ -47,6 +47,7 @@ from services.dedup.protocol import (
     VoteAsk,
     VoteReplies,
     VoteReply,
+    band_partition,
     decode_band_message,
     decode_vote_message,
     partition_for,
@@ -274,7 +275,7 @@ def create_app(settings: Settings) -> faust.App:
         story_id = verdict.story_id or article.id
         by_partition: dict[int, list[str]] = defaultdict(list)
         for band_key in pending.band_keys:
-            by_partition[partition_for(band_key, band_partitions)].append(band_key)
+            by_partition[band_partition(band_key, band_partitions)].append(band_key)
         for partition, band_keys in by_partition.items():
             stories.add(partition, {"article_id": article.id, "story_id": story_id,
                                     "band_keys": band_keys})

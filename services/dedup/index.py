@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.dedup.logic import EXACT_BAND, BandEntry, Fingerprint, LshParams, match_in_band
-from services.dedup.protocol import BandMessage, BandStory, partition_for
+from services.dedup.protocol import BandMessage, BandStory, band_partition
 from services.dedup.verdicts import reply
 
 __all__ = ["BandIndex", "registrations"]
@@ -28,7 +28,7 @@ def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: f
     by_partition: dict[int, list[tuple[int, str]]] = defaultdict(list)
     for band, band_key in enumerate(fp.band_keys):
         number = EXACT_BAND if band == params.bands else band
-        by_partition[partition_for(band_key, partitions)].append((number, band_key))
+        by_partition[band_partition(band_key, partitions)].append((number, band_key))
     return {p: {"entry": entry, "bands": bands} for p, bands in by_partition.items()}
 
 

@@ -2,9 +2,9 @@
 
 Stages exchange batches: one message carries everything a batch of input has for one
 partition of the receiving topic, so the per-message cost of Kafka and faust is paid per
-batch rather than per article and band. The partition is the one Kafka's default
-partitioner gives the item's key (:func:`partition_for`), which is also where faust's
-tables keep that key's state.
+batch rather than per article and band. An article's partition is the one Kafka's
+default partitioner gives its id (:func:`partition_for`), which is also where faust's
+tables keep that article's state; a band key's is :func:`band_partition`.
 
 ``dedup.bands`` (one partition per band key) carries :class:`BandRegister` and
 :class:`BandStory`; ``dedup.votes`` (one partition per article id) carries
@@ -15,6 +15,7 @@ earlier copy it matched when that one's story was not yet recorded in the band.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -27,13 +28,22 @@ from schemas.base import Event, MessageDecodeError
 
 __all__ = ["BandMatches", "BandMessage", "BandRegister", "BandStory", "Batcher", "Entry",
            "MatchOut", "Registration", "StoryMark", "VoteAnswer", "VoteArticle", "VoteArticles",
-           "VoteAsk", "VoteMessage", "VoteReplies", "VoteReply", "decode_band_message",
-           "decode_vote_message", "partition_for"]
+           "VoteAsk", "VoteMessage", "VoteReplies", "VoteReply", "band_partition",
+           "decode_band_message", "decode_vote_message", "partition_for"]
 
 
 def partition_for(key: str, partitions: int) -> int:
     """The partition Kafka's default partitioner (murmur2) gives ``key``."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def band_partition(band_key: str, partitions: int) -> int:
+    """The partition of ``dedup.bands`` that holds a band key.
+
+    No table follows band keys (the index is rebuilt from the partition itself), so any
+    stable hash will do; CRC-32 runs in C, murmur2 in Python, and an article has 17 keys.
+    """
+    return zlib.crc32(band_key.encode()) % partitions
 
 
 class Part(BaseModel):

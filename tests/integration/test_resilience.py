@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import Alert, DuplicateArticle, RawArticle, UniqueArticle
 from services.dedup.logic import fingerprint, is_copy, similarity
 from services.dedup.settings import Settings as DedupSettings
 from tests.integration.conftest import collect, publish
-from wirewatch.kafka import group_assignment, producer
+from wirewatch.kafka import admin, group_assignment, producer
 from wirewatch.localrig import Pipeline
 from wirewatch.synthetic import SyntheticItem, make_copy, make_story, stream
 
@@ -110,6 +111,58 @@ async def test_two_dedup_replicas_catch_copies_on_each_others_partitions(
     assert len(unique_ids) == 12 and len(copy_of) == 12
     # The replicas kept their partitions all along, so every pair did cross replicas.
     assert await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2) == owned
+
+
+async def wait_until_committed(bootstrap: str, group: str, topic: str,
+                               timeout: float = 60.0) -> dict[int, int]:
+    """Until ``group`` has committed every record of ``topic``; the committed offsets."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(tps)
+        while True:
+            async with admin(bootstrap) as client:
+                committed = await client.list_consumer_group_offsets(group)
+            offsets = {tp.partition: committed[tp].offset if tp in committed else 0 for tp in tps}
+            if all(offsets[tp.partition] >= ends[tp] for tp in tps):
+                return offsets
+            if loop.time() > deadline:
+                pytest.fail(f"{group} did not commit {topic}: {offsets} of {ends}")
+            await asyncio.sleep(0.3)
+    finally:
+        await consumer.stop()
+
+
+async def test_a_restarted_dedup_rebuilds_its_band_index_from_the_bands_topic(
+        namespace, bootstrap, make_pipeline, tmp_path):
+    # Offsets committed almost at once, so the restarted replica starts past the
+    # registrations of the originals and knows them only by replaying dedup.bands.
+    pipeline = make_pipeline({"WIREWATCH_COMMIT_INTERVAL": "0.2", "WIREWATCH_COMMIT_EVERY": "1"})
+    pipeline.start(only=("dedup",))
+    raw_topic, bands_topic = namespace + "articles.raw", namespace + "dedup.bands"
+    await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 1)
+    pairs = copy_pairs(6, "replayed")
+    await publish(bootstrap, raw_topic, [(o.id.encode(), o.to_bytes()) for o, _ in pairs])
+    await collect(bootstrap, namespace + "articles.unique", lambda v: _distinct(v) >= 6)
+    committed = await wait_until_committed(bootstrap, namespace + "dedup", bands_topic)
+    assert sum(committed.values()) > 0
+
+    dedup = pipeline.of("dedup")[0]
+    dedup.kill()
+    dedup.start()
+    await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 1)
+    await publish(bootstrap, raw_topic, [(c.id.encode(), c.to_bytes()) for _, c in pairs])
+
+    unique_ids, copy_of = await _verdicts_covering(
+        bootstrap, namespace, {c.id for _, c in pairs} | {o.id for o, _ in pairs})
+    assert copy_of == {c.id: o.id for o, c in pairs}
+    assert unique_ids == {o.id for o, _ in pairs}
+    rebuilt = re.findall(r'msg="band index rebuilt".*? messages=(\d+)',
+                         (tmp_path / "logs" / "dedup-0.log").read_text())
+    assert rebuilt and sum(map(int, rebuilt)) >= 1, "the restarted replica did not replay"
 
 
 async def _until(predicate: Callable[[], bool]) -> None:

@@ -22,6 +22,7 @@ repeats it, and every stage gives the same answers again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -30,6 +31,7 @@ from functools import partial
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from schemas.article_raw import RawArticle
@@ -138,17 +140,27 @@ def create_app(settings: Settings) -> faust.App:
         if index is None:
             index = indexes[partition] = BandIndex(params, max_age,
                                                    settings.max_entries_per_band)
-        if index.next_offset < offset:
-            started, replayed = time.monotonic(), 0
-            async for record in read_partition(settings.bootstrap_servers, bands_topic_name,
-                                               partition, index.next_offset, offset):
-                try:
-                    message = decode_band_message(record.value or b"")
-                except MessageDecodeError:
-                    continue  # dead-lettered when it was first read
-                index.apply(message, time.time())
-                replayed += 1
-            index.next_offset = offset
+        started, replayed, delay = time.monotonic(), 0, 0.5
+        while index.next_offset < offset:
+            try:
+                async for record in read_partition(settings.bootstrap_servers,
+                                                   bands_topic_name, partition,
+                                                   index.next_offset, offset):
+                    index.next_offset = record.offset + 1
+                    try:
+                        message = decode_band_message(record.value or b"")
+                    except MessageDecodeError:
+                        continue  # dead-lettered when it was first read
+                    index.apply(message, time.time())
+                    replayed += 1
+                index.next_offset = offset  # all before it applied; offsets may have gaps
+            except KafkaError as exc:
+                # The batch cannot be answered without the index: wait for the broker.
+                log.warning("replaying the band index failed; retrying", extra=fields(
+                    partition=partition, at=index.next_offset, error=repr(exc)))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+        if replayed:
             log.info("band index rebuilt", extra=fields(
                 partition=partition, messages=replayed, upto=offset,
                 seconds=round(time.monotonic() - started, 2)))

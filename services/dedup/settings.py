@@ -32,8 +32,10 @@ class Settings(CommonSettings):
     batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Most messages a stage handles at once."
     )
+    # Larger batches cost less per article; at 150 articles/s a 0.15 s wait kept up where
+    # 0.05 s fell behind, for about a quarter of a second more latency at low rates.
     batch_wait: float = Field(
-        default=0.05, gt=0, le=5, description="Seconds a stage waits to fill a batch."
+        default=0.15, gt=0, le=5, description="Seconds a stage waits to fill a batch."
     )
     ask_retry: float = Field(
         default=5.0, gt=0, description="Seconds before an unanswered story lookup is repeated."

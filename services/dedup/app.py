@@ -3,7 +3,8 @@
 1. ``fingerprint_articles`` reads ``articles.raw`` (key: article id), computes the MinHash
    signature and sends the article to its partition of ``dedup.votes`` and its band keys
    to theirs of ``dedup.bands``.
-2. ``index_bands`` reads ``dedup.bands``. Its table holds, per band key, the articles seen
+2. ``index_bands`` reads ``dedup.bands``. Its index (:class:`BandIndex`, one per
+   partition, rebuilt by replaying the partition) holds, per band key, the articles seen
    under it in arrival order; it answers each registration with the earlier copies found
    there.
 3. ``decide_articles`` reads ``dedup.votes``, waits for every band's answer and publishes

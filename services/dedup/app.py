@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any, cast
@@ -38,7 +37,7 @@ from faust.types import TP
 from schemas.article_raw import RawArticle
 from schemas.base import MessageDecodeError
 from schemas.topics import ARTICLES_DUPLICATES, ARTICLES_RAW, ARTICLES_UNIQUE
-from services.dedup.index import BandIndex, registrations
+from services.dedup.index import BandIndex, registrations, story_marks
 from services.dedup.logic import fingerprint
 from services.dedup.protocol import (
     BandRegister,
@@ -50,7 +49,6 @@ from services.dedup.protocol import (
     VoteAsk,
     VoteReplies,
     VoteReply,
-    band_partition,
     decode_band_message,
     decode_vote_message,
     partition_for,
@@ -285,13 +283,10 @@ def create_app(settings: Settings) -> faust.App:
                          similarity=round(verdict.original.similarity, 3)),
         )
         # Later copies that meet this one in a band learn the story there, without asking.
-        story_id = verdict.story_id or article.id
-        by_partition: dict[int, list[str]] = defaultdict(list)
-        for band_key in pending.band_keys:
-            by_partition[band_partition(band_key, band_partitions)].append(band_key)
-        for partition, band_keys in by_partition.items():
-            stories.add(partition, {"article_id": article.id, "story_id": story_id,
-                                    "band_keys": band_keys})
+        marks = story_marks(article.id, verdict.story_id or article.id, pending.band_keys,
+                            params, partitions=band_partitions)
+        for partition, item in marks.items():
+            stories.add(partition, item)
 
     @app.timer(settings.ask_retry)  # type: ignore[untyped-decorator]
     async def retry_lookups() -> None:

@@ -9,6 +9,7 @@ and no table changelog has to be written for every band of every article.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,17 @@ from services.dedup.logic import EXACT_BAND, BandEntry, Fingerprint, LshParams, 
 from services.dedup.protocol import BandMessage, BandStory, band_partition
 from services.dedup.verdicts import reply
 
-__all__ = ["BandIndex", "registrations"]
+__all__ = ["BandIndex", "bands_by_partition", "registrations", "story_marks"]
+
+
+def bands_by_partition(band_keys: Sequence[str], params: LshParams,
+                       partitions: int) -> dict[int, list[tuple[int, str]]]:
+    """An article's (band index, band key) pairs, grouped by the partition holding the key."""
+    grouped: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for band, band_key in enumerate(band_keys):
+        number = EXACT_BAND if band == params.bands else band
+        grouped[band_partition(band_key, partitions)].append((number, band_key))
+    return grouped
 
 
 def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: float,
@@ -25,11 +36,16 @@ def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: f
     if not fp.band_keys:
         return {}
     entry = BandEntry(article_id, fp.signature_b64(), fp.size, fp.band_keys[-1], now).to_json()
-    by_partition: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for band, band_key in enumerate(fp.band_keys):
-        number = EXACT_BAND if band == params.bands else band
-        by_partition[band_partition(band_key, partitions)].append((number, band_key))
-    return {p: {"entry": entry, "bands": bands} for p, bands in by_partition.items()}
+    return {p: {"entry": entry, "bands": bands}
+            for p, bands in bands_by_partition(fp.band_keys, params, partitions).items()}
+
+
+def story_marks(article_id: str, story_id: str, band_keys: Sequence[str], params: LshParams,
+                *, partitions: int) -> dict[int, dict[str, Any]]:
+    """An article's :class:`StoryMark` item for each partition holding its band keys."""
+    return {p: {"article_id": article_id, "story_id": story_id,
+                "band_keys": [key for _, key in bands]}
+            for p, bands in bands_by_partition(band_keys, params, partitions).items()}
 
 
 @dataclass
@@ -57,7 +73,7 @@ class BandIndex:
                             entry.story_id = mark.story_id
             return answers
         for registration in message.registrations:
-            new = BandEntry.from_json(registration.entry.model_dump())
+            new = BandEntry.from_json(dict(registration.entry))
             found = answers.setdefault(new.article_id, [])
             for band, band_key in registration.bands:
                 result = match_in_band(self.bands.get(band_key, []), new, band, self.params,

@@ -11,7 +11,11 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY schemas ./schemas
 COPY services ./services
 COPY wirewatch ./wirewatch
+COPY data/topics ./data/topics
+# The topic model is trained from the labelled corpus at build time (seconds), into the
+# installed package where the classifier looks for it.
 RUN pip install -c constraints.txt . \
+    && wirewatch train-topics --corpus data/topics \
     && useradd --system --home-dir /var/lib/wirewatch --create-home wirewatch
 
 # Each container has its own filesystem, so every replica gets its own data directory.

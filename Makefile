@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+MODEL := services/classifier/model/topics.npz
 
 .PHONY: demo test test-unit test-integration lint bench up down setup kafka-start kafka-stop clean
 
@@ -13,7 +14,13 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+# The topic model is trained from the committed corpus (seconds) whenever it or the code
+# that reads it changes.
+$(MODEL): $(STAMP) data/topics/articles.jsonl data/topics/labels/adjudicated.jsonl \
+		$(wildcard services/classifier/*.py)
+	$(BIN)/wirewatch train-topics
+
+setup: $(STAMP) $(MODEL)
 	scripts/kafka.sh fetch
 	@command -v docker-compose >/dev/null || scripts/install-compose.sh
 

@@ -9,7 +9,11 @@ reads every output topic back and reports, from the records' broker timestamps:
 * latency p50/p95/p99 from ``articles.raw`` to ``articles.classified`` and to ``alerts``
   (of a burst by default; ``--rate`` publishes at a steady rate instead);
 * how many copies dedup caught and whether any article was called a copy of a story it
-  does not belong to.
+  does not belong to;
+* each service's peak resident memory.
+
+``--only classifier`` runs the classifier alone on real articles (the texts of the
+labelled topic corpus, repeated under new ids) published straight to ``articles.unique``.
 """
 
 from __future__ import annotations
@@ -23,11 +27,15 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import yaml
+from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from schemas.article_unique import UniqueArticle
+from services.classifier.corpus import load_articles
 from wirewatch.kafka import consume, group_assignment, producer
 from wirewatch.localrig import Pipeline, SlackReceiver, SmtpSink
 from wirewatch.synthetic import SyntheticItem, stream
@@ -70,7 +78,11 @@ async def wait_ready(bootstrap: str, namespace: str, stages: Sequence[str],
     deadline = time.monotonic() + 120
     for stage in stages:
         while True:
-            state, members = await group_assignment(bootstrap, namespace + stage)
+            try:
+                state, members = await group_assignment(bootstrap, namespace + stage)
+            except GroupCoordinatorNotAvailableError:
+                # A fresh broker creates its offsets topic with the first group.
+                state, members = "", []
             if state == "Stable" and len(members) == replicas.get(stage, 1):
                 break
             if time.monotonic() > deadline:
@@ -120,8 +132,22 @@ async def observe(bootstrap: str, namespace: str, total: int, idle: float) -> Ob
     return seen
 
 
+def corpus_items(count: int) -> list[SyntheticItem]:
+    """``count`` unique articles with the topic corpus's real texts, cycled."""
+    articles = load_articles()
+    now = datetime.now(UTC)
+    items = []
+    for i in range(count):
+        a = articles[i % len(articles)]
+        items.append(SyntheticItem(UniqueArticle(
+            id=f"bc-{i:06d}", url=a.url or f"https://corpus.example/{a.id}", source=a.source,
+            title=a.title, body=a.body, fetched_at=now, story_id=f"bc-{i:06d}")))
+    return items
+
+
 def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
-           stages: Sequence[str], replicas: dict[str, int]) -> dict[str, str]:
+           stages: Sequence[str], replicas: dict[str, int],
+           memory: dict[str, float]) -> dict[str, str]:
     story = {i.article.id: i.copy_of or i.article.id for i in items}
     copies = [i for i in items if i.copy_of]
     # Every story has one first copy and the rest are duplicates of it. Which member is
@@ -129,13 +155,15 @@ def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
     # is right when it points into its own story, wrong otherwise.
     caught = [a for a, of in seen.duplicate_of.items() if story.get(of) == story[a]]
     wrong = [a for a, of in seen.duplicate_of.items() if story.get(of) != story[a]]
-    first_raw = min(seen.raw.values())
+    # With the classifier alone the articles enter at articles.unique.
+    entered = seen.raw or seen.verdict
+    first_raw = min(entered.values())
     first_verdict, last_verdict = min(seen.verdict.values()), max(seen.verdict.values())
     first_classified = min(seen.classified.values(), default=None)
     last_classified = max(seen.classified.values(), default=None)
     last_alert = max((ts for _, ts in seen.alerts), default=None)
-    classified_lat = [seen.classified[a] - seen.raw[a] for a in seen.classified if a in seen.raw]
-    alert_lat = [ts - seen.raw[a] for a, ts in seen.alerts if a in seen.raw]
+    classified_lat = [seen.classified[a] - entered[a] for a in seen.classified if a in entered]
+    alert_lat = [ts - entered[a] for a, ts in seen.alerts if a in entered]
     lines = {
         "articles": f"{len(items)} ({len(copies)} syndicated copies)",
         "replicas": ", ".join(f"{s}={replicas.get(s, 1)}" for s in stages),
@@ -146,15 +174,25 @@ def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
         "classifier (-> classified)": rate(len(seen.classified), first_verdict,
                                            last_classified),
         "notifier (-> alerts)": rate(len(seen.alerts), first_classified, last_alert),
-        "latency raw -> classified": percentiles(classified_lat),
+        "latency in -> classified": percentiles(classified_lat),
         "latency raw -> alerts": percentiles(alert_lat),
         "copies caught": f"{len(caught)} of {len(copies)} "
                          f"({len(caught) / max(len(copies), 1):.1%})",
         "wrongly called copies": str(len(wrong)),
         "alerts": str(len(seen.alerts)),
+        "peak memory": ", ".join(f"{name} {mb:.0f} MB" for name, mb in memory.items()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                    f"{platform.python_version()}",
     }
+    if "dedup" not in stages:
+        for key in ("end to end (raw -> classified)", "dedup (raw -> verdict)",
+                    "copies caught", "wrongly called copies"):
+            del lines[key]
+        words = sum(len(i.article.body.split()) for i in items)
+        lines["words per article"] = f"{words / len(items):.0f}"
+    if "notifier" not in stages:
+        for key in ("notifier (-> alerts)", "latency raw -> alerts", "alerts"):
+            del lines[key]
     width = max(map(len, lines))
     for name, value in lines.items():
         print(f"  {name:<{width}}  {value}")
@@ -171,15 +209,22 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", type=int, choices=(1, 2, 3), default=3,
                         help="run only the first 1 (dedup) or 2 (dedup, classifier) stages, "
                              "to measure a stage with the machine to itself")
+    parser.add_argument("--only", choices=("classifier",), default=None,
+                        help="run the classifier alone on real article texts (the topic "
+                             "corpus) published straight to articles.unique")
     parser.add_argument("--bootstrap", default=os.environ.get("WIREWATCH_BOOTSTRAP_SERVERS",
                                                               "127.0.0.1:9092"))
     args = parser.parse_args(argv)
     replicas = {k: int(v) for k, v in (r.split("=", 1) for r in args.replicas)}
-    stages = STAGES[: args.stages]
+    stages = (args.only,) if args.only else STAGES[: args.stages]
     run_dir = ROOT / ".run" / "bench"
     namespace = f"bench{int(time.time())}."
     await create_topics(args.bootstrap, namespace)
-    items = stream(args.articles, copy_share=args.copy_share, seed=2026, prefix="b")
+    if args.only == "classifier":
+        items, source_topic = corpus_items(args.articles), "articles.unique"
+    else:
+        items = stream(args.articles, copy_share=args.copy_share, seed=2026, prefix="b")
+        source_topic = "articles.raw"
     slack, smtp = SlackReceiver(), SmtpSink()
     await slack.start()
     smtp.start()
@@ -200,17 +245,22 @@ async def main(argv: list[str] | None = None) -> int:
         pipeline.start(only=stages)
         print(f"bench: waiting for {', '.join(stages)} (logs in {run_dir / 'logs'})")
         await wait_ready(args.bootstrap, namespace, stages, replicas)
-        print(f"bench: publishing {len(items)} articles to {namespace}articles.raw")
-        publish_s = await publish(args.bootstrap, namespace + "articles.raw", items, args.rate)
+        print(f"bench: publishing {len(items)} articles to {namespace}{source_topic}")
+        publish_s = await publish(args.bootstrap, namespace + source_topic, items, args.rate)
         seen = await observe(args.bootstrap, namespace, len(items), idle=10.0)
+        memory = {p.log_path.stem: mb for p in pipeline.processes
+                  if (mb := p.peak_rss_mb()) is not None}
         if pipeline.dead():
             print(f"bench: a service died: {[p.log_path for p in pipeline.dead()]}",
                   file=sys.stderr)
             return 1
         print("bench: results")
-        lines = report(items, seen, publish_s, stages, replicas)
+        lines = report(items, seen, publish_s, stages, replicas, memory)
         (run_dir / "last.json").write_bytes(orjson.dumps(lines, option=orjson.OPT_INDENT_2))
-        return 0 if len(seen.verdict) == len(items) else 1
+        complete = len(seen.verdict) == len(items)
+        if args.only == "classifier":
+            complete = len(seen.classified) == len(items)
+        return 0 if complete else 1
     finally:
         await pipeline.stop()
         await slack.stop()

@@ -1,7 +1,7 @@
 """wirewatch's message contract: one pydantic model per event, and the public topics."""
 
 from schemas.alert import Alert
-from schemas.article_classified import ClassifiedArticle, TopicTag
+from schemas.article_classified import TOPIC_IDS, ClassifiedArticle, TopicTag
 from schemas.article_duplicate import DuplicateArticle
 from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
@@ -11,6 +11,7 @@ from schemas.topics import PUBLIC_TOPICS, TopicSpec
 
 __all__ = [
     "PUBLIC_TOPICS",
+    "TOPIC_IDS",
     "Alert",
     "ClassifiedArticle",
     "DeadLetter",

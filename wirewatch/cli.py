@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 
 from schemas.export import JSON_DIR, export_schemas, render_schemas
 from schemas.topics import ARTICLES_RAW
+from services.classifier.corpus import CORPUS_DIR
+from services.classifier.model import DEFAULT_MODEL_PATH
 from wirewatch.kafka import producer
 from wirewatch.logs import configure_logging
 from wirewatch.replay import Problem, ReplayError, read_articles
@@ -84,31 +87,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_main(settings.bootstrap_servers, Path(args.run_dir))
 
 
+def cmd_train_topics(args: argparse.Namespace) -> int:
+    from services.classifier.corpus import CorpusError, load_examples
+    from services.classifier.experiments import compare_approaches
+    from services.classifier.training import CHOSEN, fit_model
+
+    corpus, out = Path(args.corpus), Path(args.out)
+    try:
+        approach = compare_approaches(corpus) if args.compare else CHOSEN
+        if args.compare and approach != CHOSEN:
+            print(f"note: the best on validation differs from the default {CHOSEN.name} "
+                  f"C={CHOSEN.c:g}", file=sys.stderr)
+        examples = load_examples(corpus, ["train", "validation"])
+    except CorpusError as exc:
+        print(f"wirewatch train-topics: {exc}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    model = fit_model(examples, approach)
+    model.save(out)
+    print(f"trained {model.label} ({approach.name}, C={approach.c:g}) on {len(examples)} "
+          f"articles in {time.perf_counter() - started:.1f} s: {out}")
+    return 0
+
+
 def cmd_eval_topics(args: argparse.Namespace) -> int:
-    from services.classifier.evaluation import (
-        evaluate,
-        format_report,
-        load_labelled,
-        seed_heading_examples,
-    )
-    from services.classifier.logic import classify, load_lexicon
+    from services.classifier.corpus import CorpusError
+    from services.classifier.experiments import evaluate_model
+    from services.classifier.model import ModelError, TopicModel
 
-    lexicon = load_lexicon()
+    try:
+        evaluate_model(TopicModel.load(Path(args.model)), Path(args.corpus),
+                       folds=not args.quick)
+    except (CorpusError, ModelError) as exc:
+        print(f"wirewatch eval-topics: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
-    def predict(title: str, body: str) -> set[str]:
-        return {t.id for t in classify(title, body, lexicon)}
 
-    labelled = load_labelled()
-    print(format_report("hand-labelled set", evaluate(labelled, predict), len(labelled)))
-    seeds = Path(args.seeds)
-    if seeds.is_dir():
-        examples = []
-        for path in sorted(seeds.glob("*.txt")):
-            examples += seed_heading_examples(path.read_text(encoding="utf-8"), path.name)
-        if examples:
-            print()
-            print(format_report("key-events bullets labelled by their heading",
-                                evaluate(examples, predict), len(examples)))
+def cmd_topics_corpus(args: argparse.Namespace) -> int:
+    from services.classifier.corpus import CorpusError, add_articles
+    from services.classifier.experiments import agreement_report
+
+    try:
+        if args.add:
+            added = add_articles(Path(args.corpus), Path(args.add))
+            print(f"added {len(added)} article(s): " + ", ".join(
+                f"{split} {sum(a.split == split for a in added)}"
+                for split in ("train", "validation", "test")))
+            return 0
+        agreement_report(Path(args.corpus))
+    except CorpusError as exc:
+        print(f"wirewatch topics-corpus: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -132,10 +162,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", default=".run/demo", help="logs and data of the demo")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("eval-topics", help="per-topic precision, recall and F1")
-    p.add_argument("--seeds", default="../shared/seeds",
-                   help="folder with key-events digests to use as a second labelled set")
+    p = sub.add_parser("train-topics", help="train the topic model on the labelled corpus")
+    p.add_argument("--compare", action="store_true",
+                   help="first compare the approaches on the validation split; train the best")
+    p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")
+    p.add_argument("--out", default=str(DEFAULT_MODEL_PATH), help="artefact to write")
+    p.set_defaults(func=cmd_train_topics)
+
+    p = sub.add_parser("eval-topics", help="the topic model on the test split of real articles")
+    p.add_argument("--model", default=str(DEFAULT_MODEL_PATH), help="artefact to measure")
+    p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")
+    p.add_argument("--quick", action="store_true",
+                   help="test split only: skip calibration and cross-validation")
     p.set_defaults(func=cmd_eval_topics)
+
+    p = sub.add_parser("topics-corpus", help="corpus sources, splits and labelling agreement")
+    p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")
+    p.add_argument("--add", metavar="FILE.jsonl",
+                   help="append these articles, each with its story and split, and stop")
+    p.set_defaults(func=cmd_topics_corpus)
     return parser
 
 

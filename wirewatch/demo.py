@@ -104,6 +104,9 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
                 art = ClassifiedArticle.from_bytes(value)
                 tags = ", ".join(f"{t.id} {t.score:.2f}" for t in art.topics) or "no topic"
                 _say("topics", f"{titles.get(art.id, art.title)}: {tags}")
+                for tag in art.topics:
+                    if tag.evidence:
+                        _say("", f"  {tag.id} because “{tag.evidence[0]}”")
             elif spec is ALERTS:
                 alert = Alert.from_bytes(value)
                 counts[f"alert-{alert.outcome}"] += 1

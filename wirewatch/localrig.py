@@ -197,6 +197,19 @@ class ServiceProcess:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def peak_rss_mb(self) -> float | None:
+        """The process's peak resident memory so far (Linux ``VmHWM``), in MB."""
+        if not self.process or not self.alive:
+            return None
+        try:
+            status = Path(f"/proc/{self.process.pid}/status").read_text()
+        except OSError:
+            return None
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final commit: the crash case."""
         if self.process and self.alive:

@@ -1,1 +1,1 @@
-"""classifier: multi-label topic tagging with a weighted lexicon."""
+"""classifier: multi-label topic tagging with a model trained on labelled real articles."""

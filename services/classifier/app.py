@@ -1,7 +1,7 @@
 """classifier's Kafka wiring: ``articles.unique`` → ``articles.classified``.
 
-Tagging is a pure function of the article, so a redelivered message gives the same
-output: the stage is idempotent without state.
+Tagging is a pure function of the article and the model, so a redelivered message gives
+the same output: the stage is idempotent without state.
 """
 
 from __future__ import annotations
@@ -13,20 +13,30 @@ import faust
 from schemas.article_classified import ClassifiedArticle
 from schemas.article_unique import UniqueArticle
 from schemas.topics import ARTICLES_CLASSIFIED, ARTICLES_UNIQUE
-from services.classifier.logic import CLASSIFIER_NAME, classify, load_lexicon
+from services.classifier.model import TopicModel
 from services.classifier.settings import Settings
 from wirewatch.logs import fields
 from wirewatch.streaming import ErrorPolicy, make_app
 
-__all__ = ["SERVICE", "create_app"]
+__all__ = ["SERVICE", "classify_article", "create_app"]
 
 SERVICE = "classifier"
 log = logging.getLogger("wirewatch.classifier")
 
 
+def classify_article(article: UniqueArticle, model: TopicModel,
+                     settings: Settings) -> ClassifiedArticle:
+    """The article with the model's topics, their scores and evidence."""
+    tags = model.tag(article.title, article.body, threshold=settings.threshold,
+                     max_topics=settings.max_topics)
+    return ClassifiedArticle(**article.model_dump(), topics=tags, classifier=model.name,
+                             classifier_version=model.version)
+
+
 def create_app(settings: Settings) -> faust.App:
     """Build the classifier faust app."""
-    lexicon = load_lexicon(settings.lexicon_path)
+    model = TopicModel.load(settings.model_path)
+    log.info("topic model loaded", extra=fields(model=model.label, path=str(settings.model_path)))
     app = make_app(SERVICE, settings)
     policy = ErrorPolicy(app, settings)
     source = app.topic(settings.topic(ARTICLES_UNIQUE.name), value_type=bytes)
@@ -34,12 +44,10 @@ def create_app(settings: Settings) -> faust.App:
 
     async def classify_one(key: bytes | None, value: bytes) -> None:
         article = UniqueArticle.from_bytes(value)
-        tags = classify(article.title, article.body, lexicon, threshold=settings.threshold,
-                        max_topics=settings.max_topics)
-        out = ClassifiedArticle(**article.model_dump(), topics=tags, classifier=CLASSIFIER_NAME)
+        out = classify_article(article, model, settings)
         await target.send(key=article.id.encode(), value=out.to_bytes())
-        log.info("article classified",
-                 extra=fields(article_id=article.id, topics=",".join(t.id for t in tags) or "-"))
+        log.info("article classified", extra=fields(
+            article_id=article.id, topics=",".join(t.id for t in out.topics) or "-"))
 
     @app.agent(source, name="classify_articles")
     async def classify_articles(stream: faust.StreamT[bytes]) -> None:

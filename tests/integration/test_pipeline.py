@@ -18,6 +18,7 @@ from schemas import (
     RawArticle,
     UniqueArticle,
 )
+from services.classifier.model import TopicModel
 from tests.integration.conftest import ROOT, collect, publish
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,25 @@ async def test_feeds_to_slack_and_email_exactly_once(tmp_path, namespace, bootst
     duplicates = await collect(bootstrap, namespace + "articles.duplicates", lambda v: False, 5)
     assert len({UniqueArticle.from_bytes(v).story_id for _, v in uniques}) == 5
     assert len({DuplicateArticle.from_bytes(v).id for _, v in duplicates}) == 3
+
+    # The classified articles carry the trained model's tags, its version and evidence
+    # sentences taken from the article.
+    model = TopicModel.load()
+    records = await collect(bootstrap, namespace + "articles.classified",
+                            lambda v: len({ClassifiedArticle.from_bytes(x).id for x in v}) >= 5)
+    classified = {a.id: a for a in (ClassifiedArticle.from_bytes(v) for _, v in records)}
+    assert len(classified) == 5
+    for article in classified.values():
+        assert (article.classifier, article.classifier_version) == (model.name, model.version)
+        assert [t.id for t in article.topics] == [
+            t.id for t in model.tag(article.title, article.body)]
+        for tag in article.topics:
+            assert tag.evidence and all(s.removesuffix("…") in article.title + "\n"
+                                        + article.body for s in tag.evidence)
+    energy = [a.title for a in classified.values() if "energy" in {t.id for t in a.topics}]
+    assert len(energy) == 2 and any("refinery" in t.lower() for t in energy)
+    harvest = [a for a in classified.values() if "harvest" in a.body]
+    assert len(harvest) == 1 and harvest[0].topics == []
 
 
 async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(

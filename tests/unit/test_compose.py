@@ -107,6 +107,8 @@ def test_the_image_copies_what_the_services_need() -> None:
               for source in line.split()[1:-1]}
     for path in copied:
         assert (ROOT / path).exists(), path
-    assert {"schemas", "services", "wirewatch", "pyproject.toml", "constraints.txt"} <= copied
+    assert {"schemas", "services", "wirewatch", "pyproject.toml", "constraints.txt",
+            "data/topics"} <= copied
+    assert "wirewatch train-topics" in dockerfile  # the classifier's model is built in
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not {"schemas", "services", "wirewatch"} & set(ignored)

@@ -1,0 +1,352 @@
+"""Training the topic model from the labelled corpus: ``wirewatch train-topics``.
+
+Deterministic: the same corpus gives the same artefact. Folds and splits follow stories
+(groups of copies), never single articles, so a copy of a training article is never used
+to measure the model.
+
+A model is fitted in three steps, all on its training articles only:
+
+1. out-of-fold scores: five models, each fitted on four fifths of the stories, score
+   the fifth they did not see;
+2. from those scores, per topic, a calibration (a logistic function of the article's
+   score and its best passage's score) and the threshold that gives the best F1;
+3. the final linear weights, fitted on all the training articles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+from sklearn.linear_model import LogisticRegression
+
+from schemas.article_classified import TOPIC_IDS
+from services.classifier.corpus import Example, corpus_digest
+from services.classifier.features import (
+    Featurizer,
+    Passage,
+    Sentence,
+    TfIdf,
+    document_features,
+)
+from services.classifier.logic import Lexicon, classify, load_lexicon
+from services.classifier.model import TopicModel
+
+__all__ = [
+    "APPROACHES",
+    "CHOSEN",
+    "MODEL_NAME",
+    "Approach",
+    "Parsed",
+    "cross_validate",
+    "fit_model",
+    "label_matrix",
+    "parse_examples",
+    "predict_probabilities",
+]
+
+MODEL_NAME = "wirewatch-topics"
+# scikit-learn's English stop words, plus what the tokeniser leaves of "Russia's" and the
+# reporting verb every article has.
+FEATURIZER = Featurizer(frozenset(ENGLISH_STOP_WORDS) | {"s", "t", "said", "says"},
+                        stem=True, window=3)
+FOLDS = 5
+_THRESHOLDS = np.round(np.arange(0.15, 0.855, 0.01), 2)
+
+
+@dataclass(frozen=True)
+class Approach:
+    """One way of building the model, compared with the others on the validation split."""
+
+    name: str
+    summary: str
+    c: float = 4.0  # inverse regularisation strength of the per-topic logistic regressions
+    passages: bool = True  # calibrate with the best passage's score too
+    lexicon: bool = False  # add the hand-written lexicon's topic scores as features
+
+
+APPROACHES: dict[str, Approach] = {a.name: a for a in (
+    Approach("tfidf-lr", "tf-idf words and word pairs, one logistic regression per topic "
+             "on the whole article", passages=False),
+    Approach("tfidf-lr-passages", "the same weights, calibrated on the article's score "
+             "and its best passage's score"),
+    Approach("tfidf-lexicon-lr", "tf-idf plus the hand-written lexicon's ten topic scores "
+             "as features, on the whole article", passages=False, lexicon=True),
+)}
+
+# What `wirewatch train-topics` builds: the best on the validation split
+# (`wirewatch train-topics --compare` measures them all again).
+CHOSEN = replace(APPROACHES["tfidf-lr-passages"], c=16.0)
+
+
+@dataclass
+class Parsed:
+    """An article cut into sentences and passages once, reused by every fit."""
+
+    sentences: list[Sentence]
+    passages: list[Passage]
+    features: list[str]
+    passage_features: list[list[str]]
+    lexicon: np.ndarray | None = field(default=None)
+
+
+def parse_examples(examples: Sequence[Example], lexicon: Lexicon | None = None,
+                   featurizer: Featurizer = FEATURIZER) -> list[Parsed]:
+    """Parse every example (and score it with the lexicon when one is given)."""
+    parsed = []
+    for ex in examples:
+        sentences, passages = featurizer.parse_article(ex.article.title, ex.article.body)
+        lex = None
+        if lexicon is not None:
+            found = {t.id: t.score for t in classify(ex.article.title, ex.article.body, lexicon,
+                                                     threshold=0.001, max_topics=len(TOPIC_IDS))}
+            lex = np.array([found.get(t, 0.0) for t in TOPIC_IDS])
+        parsed.append(Parsed(sentences, passages, document_features(sentences),
+                             [[f for i in p.sentences for f in sentences[i].features]
+                              for p in passages], lex))
+    return parsed
+
+
+def label_matrix(examples: Sequence[Example]) -> np.ndarray:
+    """0/1 matrix, one row per example, one column per taxonomy topic."""
+    return np.array([[t in ex.topics for t in TOPIC_IDS] for ex in examples], dtype=np.int8)
+
+
+def _matrix(tfidf: TfIdf, bags: Sequence[Sequence[str]]) -> sparse.csr_matrix:
+    rows, cols, values = [], [], []
+    for r, bag in enumerate(bags):
+        for c, v in tfidf.weights(bag).items():
+            rows.append(r)
+            cols.append(c)
+            values.append(v)
+    return sparse.csr_matrix((values, (rows, cols)), shape=(len(bags), len(tfidf.features)))
+
+
+@dataclass
+class _Linear:
+    tfidf: TfIdf
+    coef: np.ndarray  # (features [+ lexicon topics], topics)
+    intercept: np.ndarray
+    approach: Approach
+
+    def scores(self, parsed: Sequence[Parsed]) -> tuple[np.ndarray, np.ndarray]:
+        """Document scores and best passage scores, (articles, topics) each."""
+        n_text = len(self.tfidf.features)
+        doc = _matrix(self.tfidf, [p.features for p in parsed]) @ self.coef[:n_text]
+        doc += self.intercept
+        if self.approach.lexicon:
+            lex = np.vstack([p.lexicon for p in parsed if p.lexicon is not None])
+            doc += lex @ self.coef[n_text:]
+        best = doc.copy()
+        if self.approach.passages:
+            bags = [bag for p in parsed for bag in p.passage_features]
+            owner = np.repeat(np.arange(len(parsed)), [len(p.passage_features) for p in parsed])
+            if bags:
+                per_passage = _matrix(self.tfidf, bags) @ self.coef[:n_text] + self.intercept
+                best = np.full_like(doc, -np.inf)
+                np.maximum.at(best, owner, per_passage)
+                empty = ~np.isfinite(best[:, 0])
+                best[empty] = doc[empty]
+        return np.asarray(doc), np.asarray(best)
+
+
+def _fit_linear(parsed: Sequence[Parsed], y: np.ndarray, approach: Approach) -> _Linear:
+    tfidf = TfIdf.fit(p.features for p in parsed)
+    x = _matrix(tfidf, [p.features for p in parsed])
+    if approach.lexicon:
+        lexicon = np.vstack([p.lexicon for p in parsed if p.lexicon is not None])
+        x = sparse.hstack([x, sparse.csr_matrix(lexicon)]).tocsr()
+    coef = np.zeros((x.shape[1], len(TOPIC_IDS)))
+    intercept = np.zeros(len(TOPIC_IDS))
+    for t in range(len(TOPIC_IDS)):
+        if y[:, t].min() == y[:, t].max():
+            intercept[t] = 10.0 if y[0, t] else -10.0  # a topic never (or always) seen
+            continue
+        lr = LogisticRegression(C=approach.c, solver="liblinear", class_weight="balanced",
+                                max_iter=1000, random_state=0)
+        lr.fit(x, y[:, t])
+        coef[:, t] = lr.coef_[0]
+        intercept[t] = lr.intercept_[0]
+    return _Linear(tfidf, coef, intercept, approach)
+
+
+def _take(parsed: Sequence[Parsed], indexes: np.ndarray) -> list[Parsed]:
+    return [parsed[int(i)] for i in indexes]
+
+
+def _fold_of(story: str, folds: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"fold:{story}".encode()).digest()[:4], "big") % folds
+
+
+def _calibration(doc: np.ndarray, best: np.ndarray, y: np.ndarray,
+                 passages: bool) -> np.ndarray:
+    """Per topic (w_doc, w_best, bias) of a logistic function, both weights ≥ 0 so that
+    a higher score never lowers the probability."""
+    result = np.zeros((y.shape[1], 3))
+    for t in range(y.shape[1]):
+        if y[:, t].min() == y[:, t].max():
+            result[t] = (0.0, 0.0, 10.0 if y[0, t] else -10.0)
+            continue
+        columns = [0, 1] if passages else [0]
+        while True:
+            x = np.column_stack([doc[:, t], best[:, t]])[:, columns]
+            lr = LogisticRegression(C=100.0, solver="lbfgs", max_iter=1000)
+            lr.fit(x, y[:, t])
+            weights = lr.coef_[0]
+            if (weights >= 0).all() or len(columns) == 1:
+                break
+            columns = [c for c, w in zip(columns, weights, strict=True) if w > 0] or [0]
+        row = np.zeros(3)
+        for c, w in zip(columns, weights, strict=True):
+            row[c] = max(w, 0.0)
+        row[2] = lr.intercept_[0]
+        result[t] = row
+    return result
+
+
+def _probabilities(calibration: np.ndarray, doc: np.ndarray, best: np.ndarray) -> np.ndarray:
+    z = calibration[:, 0] * doc + calibration[:, 1] * best + calibration[:, 2]
+    result: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+    return result
+
+
+def _best_thresholds(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per topic, the middle of the thresholds whose F1 is within 0.005 of the best."""
+    chosen = np.full(y.shape[1], 0.5)
+    for t in range(y.shape[1]):
+        positives = y[:, t].sum()
+        if not positives:
+            continue
+        f1 = []
+        for cut in _THRESHOLDS:
+            predicted = probabilities[:, t] >= cut
+            tp = int((predicted & (y[:, t] == 1)).sum())
+            f1.append(2 * tp / (predicted.sum() + positives))
+        scores = np.array(f1)
+        good = _THRESHOLDS[scores >= scores.max() - 0.005]
+        chosen[t] = float(np.median(good))
+    return chosen
+
+
+@dataclass
+class _Fitted:
+    linear: _Linear
+    calibration: np.ndarray
+    thresholds: np.ndarray
+    oof_probabilities: np.ndarray  # of the training articles, from models that did not see them
+
+    def probabilities(self, parsed: Sequence[Parsed]) -> np.ndarray:
+        doc, best = self.linear.scores(parsed)
+        return _probabilities(self.calibration, doc, best)
+
+
+def _fit(parsed: Sequence[Parsed], y: np.ndarray, stories: Sequence[str],
+         approach: Approach, folds: int = FOLDS) -> _Fitted:
+    fold = np.array([_fold_of(s, folds) for s in stories])
+    doc = np.zeros(y.shape, dtype=np.float64)
+    best = np.zeros(y.shape, dtype=np.float64)
+    for k in range(folds):
+        inside, outside = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        if not len(outside):
+            continue
+        linear = _fit_linear(_take(parsed, inside), y[inside], approach)
+        doc[outside], best[outside] = linear.scores(_take(parsed, outside))
+    calibration = _calibration(doc, best, y, approach.passages)
+    oof = _probabilities(calibration, doc, best)
+    thresholds = _best_thresholds(oof, y)
+    return _Fitted(_fit_linear(parsed, y, approach), calibration, thresholds, oof)
+
+
+def predict_probabilities(
+    train: Sequence[Example], parsed_train: Sequence[Parsed],
+    parsed_other: Sequence[Parsed], approach: Approach,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fit on ``train``; the other articles' probabilities and the per-topic thresholds."""
+    fitted = _fit(parsed_train, label_matrix(train), [e.article.story for e in train], approach)
+    return fitted.probabilities(parsed_other), fitted.thresholds
+
+
+def cross_validate(
+    examples: Sequence[Example], parsed: Sequence[Parsed], approach: Approach,
+    folds: int = FOLDS, progress: Callable[[int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold probabilities and thresholds: each fold's whole fit (calibration and
+    thresholds included) never saw the fold, split by story."""
+    y = label_matrix(examples)
+    stories = [e.article.story for e in examples]
+    fold = np.array([_fold_of(s, folds) for s in stories])
+    probabilities = np.zeros(y.shape)
+    thresholds = np.zeros(y.shape)
+    for k in range(folds):
+        inside, outside = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        # Inner folds use another salt through the story ids' own hash, so the inner
+        # split is not the outer one.
+        fitted = _fit(_take(parsed, inside), y[inside],
+                      [f"{stories[i]}#{k}" for i in inside], approach, folds)
+        probabilities[outside] = fitted.probabilities(_take(parsed, outside))
+        thresholds[outside] = fitted.thresholds
+        if progress:
+            progress(k)
+    return probabilities, thresholds
+
+
+def embedding_fit_predict(x: np.ndarray, y: np.ndarray, stories: Sequence[str],
+                          x_other: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+    """Dense features (sentence embeddings): per-topic logistic regressions, calibrated and
+    thresholded on out-of-fold scores as the tf-idf models are; the other rows'
+    probabilities and the thresholds."""
+    def fit(rows: np.ndarray) -> list[LogisticRegression | None]:
+        models: list[LogisticRegression | None] = []
+        for t in range(y.shape[1]):
+            if y[rows, t].min() == y[rows, t].max():
+                models.append(None)
+                continue
+            lr = LogisticRegression(C=c, class_weight="balanced", max_iter=2000)
+            models.append(lr.fit(x[rows], y[rows, t]))
+        return models
+
+    def decide(models: list[LogisticRegression | None], data: np.ndarray) -> np.ndarray:
+        return np.column_stack([m.decision_function(data) if m is not None
+                                else np.full(len(data), -10.0) for m in models])
+
+    fold = np.array([_fold_of(s, FOLDS) for s in stories])
+    oof = np.zeros(y.shape)
+    for k in range(FOLDS):
+        inside, outside = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        oof[outside] = decide(fit(inside), x[outside])
+    calibration = _calibration(oof, oof, y, passages=False)
+    thresholds = _best_thresholds(_probabilities(calibration, oof, oof), y)
+    other = decide(fit(np.arange(len(y))), x_other)
+    return _probabilities(calibration, other, other), thresholds
+
+
+def fit_model(examples: Sequence[Example], approach: Approach,
+              parsed: Sequence[Parsed] | None = None) -> TopicModel:
+    """The artefact the classifier runs: fitted on ``examples`` (train and validation)."""
+    if approach.lexicon:
+        raise ValueError(f"{approach.name} is for comparison only: the service's model "
+                         "format has no lexicon features")
+    parsed = parsed if parsed is not None else parse_examples(examples)
+    y = label_matrix(examples)
+    fitted = _fit(parsed, y, [e.article.story for e in examples], approach)
+    digest = corpus_digest(examples)
+    recipe = f"{digest}|{approach}|{FEATURIZER.to_json()}|{FOLDS}"
+    version = hashlib.sha256(recipe.encode()).hexdigest()[:8]
+    meta = {"approach": approach.name, "summary": approach.summary, "c": approach.c,
+            "corpus_digest": digest, "articles": len(examples),
+            "per_topic_positives": {t: int(y[:, i].sum()) for i, t in enumerate(TOPIC_IDS)}}
+    return TopicModel(
+        name=MODEL_NAME, version=f"1.{version}", topics=TOPIC_IDS,
+        tfidf=fitted.linear.tfidf, coef=fitted.linear.coef, intercept=fitted.linear.intercept,
+        calibration=fitted.calibration, thresholds=fitted.thresholds, featurizer=FEATURIZER,
+        meta=meta,
+    )
+
+
+def lexicon_for(approach: Approach) -> Lexicon | None:
+    """The lexicon an approach needs for its features, if any."""
+    return load_lexicon() if approach.lexicon else None

@@ -17,7 +17,9 @@ class RawArticle(Event):
     id: str = Field(
         min_length=1,
         max_length=200,
-        description="Stable article id: the fetcher uses a hash of the canonical URL.",
+        description="Stable article id. The fetcher hashes the item's guid (RSS) or id "
+                    "(Atom, JSON Feed) with its feed's URL, else the canonical URL, else "
+                    "the content; distinct items of a feed never share an id.",
     )
     url: str = Field(min_length=1, description="Canonical URL, tracking parameters removed.")
     source: str = Field(min_length=1, description="Name of the outlet or feed it came from.")

@@ -22,5 +22,10 @@ class DeadLetter(Event):
     payload: str = Field(
         description="The original value: UTF-8 text, or ``base64:``-prefixed when not UTF-8."
     )
+    truncated: bool = Field(
+        default=False,
+        description="True when ``payload`` holds only the start of the original value, "
+                    "which was too large to forward whole; ``error`` gives its size.",
+    )
     key: str | None = Field(default=None, description="The original key, as text.")
     occurred_at: AwareDatetime = Field(description="When the service gave up.")

@@ -61,6 +61,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
         "WIREWATCH_NAMESPACE": namespace,
         "WIREWATCH_DATA_DIR": str(run_dir / "data"),
         "FETCHER_FEEDS": str(feeds_file),
+        "FETCHER_ALLOW_PRIVATE_NETWORKS": "true",  # the demo feeds are served on 127.0.0.1
         "NOTIFIER_SUBSCRIPTIONS": str(ROOT / "config" / "subscriptions.demo.yaml"),
         "NOTIFIER_SMTP_PORT": str(smtp.port),
         "DEMO_SLACK_ENERGY": slack.url("energy"),

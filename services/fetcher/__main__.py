@@ -15,8 +15,12 @@ from wirewatch.service import load_or_exit
 
 
 async def _main(settings: Settings) -> None:
-    feeds = load_or_exit(SERVICE, lambda: load_feeds(settings.feeds))
-    async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=True) as client:
+    feeds = load_or_exit(SERVICE, lambda: load_feeds(settings.feeds, settings.guard()))
+    # Redirects are followed one hop at a time by `download`, which checks each hop.
+    limits = httpx.Limits(max_connections=settings.max_concurrency,
+                          max_keepalive_connections=settings.max_concurrency)
+    async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False,
+                                 limits=limits) as client:
         fetcher = Fetcher(settings, feeds, client)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 from aiokafka.partitioner import murmur2
 
-from schemas.topics import ARTICLES_RAW
+from schemas.article_raw import RawArticle
+from schemas.topics import ARTICLES_RAW, DEADLETTERS
+from services.fetcher.download import Download, download
 from services.fetcher.feeds import FeedConfig, FeedError, parse_feed
-from services.fetcher.polling import (
-    FeedState,
-    backoff_delay,
-    is_modified,
-    is_rate_limited,
-    retry_after_seconds,
-)
+from services.fetcher.polling import FeedState, is_modified
 from services.fetcher.settings import Settings
+from wirewatch.deadletters import make_dead_letter
+from wirewatch.http import backoff_delay, is_transient_status, retry_after_seconds
 from wirewatch.logs import fields
 from wirewatch.topology import FETCHER_STATE
 
@@ -63,6 +64,8 @@ class Fetcher:
         self.client = client
         self.state_topic = settings.topic(FETCHER_STATE)
         self.raw_topic = settings.topic(ARTICLES_RAW.name)
+        self.deadletter_topic = settings.topic(DEADLETTERS.name)
+        self.guard = settings.guard()
         self.states: dict[str, FeedState] = {}
         self.loading: dict[int, int] = {}  # partition → end offset still to reach
         self.owned: set[int] = set()
@@ -70,9 +73,11 @@ class Fetcher:
         self.running: dict[str, asyncio.Task[None]] = {}
         self.stopping = asyncio.Event()
         self.published = 0
+        self.polls: Counter[str] = Counter()  # polls that reached the feed, per feed URL
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
         self._partitions = 1
 
     def revoke(self, partitions: set[int]) -> None:
@@ -169,16 +174,33 @@ class Fetcher:
             self.running[url] = asyncio.create_task(self._poll_guarded(feed))
 
     async def _poll_guarded(self, feed: FeedConfig) -> None:
+        loop = asyncio.get_running_loop()
+        host = urlsplit(feed.url).hostname or ""
+        # The host's slot first: a feed waiting for a busy host holds no overall slot.
+        host_slots = self._host_slots.setdefault(host, asyncio.Semaphore(
+            self.settings.max_per_host))
+        delay = feed.interval
         try:
-            async with self._slots:
-                await self.poll(feed)
+            async with host_slots, self._slots:
+                delay = await self.poll(feed)
+        except Exception as exc:
+            # Whatever went wrong (the broker, a bug), the feed waits its backoff: a poll
+            # that failed is never repeated in a tight loop.
+            state = self.states.setdefault(feed.url, FeedState())
+            state.failures += 1
+            state.last_error = f"{type(exc).__name__}: {exc}"
+            delay = backoff_delay(state.failures, feed.interval, self.settings.max_backoff)
+            log.error("feed poll failed", exc_info=not isinstance(exc, KafkaError),
+                      extra=fields(feed=feed.url, error=state.last_error,
+                                   failures=state.failures, retry_in=round(delay, 1)))
         finally:
+            self.due[feed.url] = loop.time() + delay
             self.running.pop(feed.url, None)
 
-    async def poll(self, feed: FeedConfig) -> None:
-        """Fetch one feed once, publish its new items, save its state."""
+    async def poll(self, feed: FeedConfig) -> float:
+        """Fetch one feed once, publish its new items, save its state; the seconds until
+        it is due again."""
         assert self._producer is not None
-        loop = asyncio.get_running_loop()
         state = self.states.setdefault(feed.url, FeedState())
         headers = {"User-Agent": self.settings.user_agent}
         if state.etag:
@@ -188,38 +210,42 @@ class Fetcher:
         delay = feed.interval
         retry_wait: float | None = None
         try:
-            response = await self.client.get(feed.url, headers=headers)
-            if is_rate_limited(response.status_code):
-                retry_wait = retry_after_seconds(response.headers.get("Retry-After"))
-                raise FeedError(f"HTTP {response.status_code} (rate limited)")
-            if not is_modified(response.status_code):
-                state.failures = 0
+            got = await download(self.client, feed.url, headers, guard=self.guard,
+                                 timeout=self.settings.timeout,
+                                 max_bytes=self.settings.max_bytes)
+            if is_transient_status(got.status):
+                retry_wait = retry_after_seconds(got.headers.get("Retry-After"))
+                raise FeedError(f"HTTP {got.status}")
+            if not is_modified(got.status):
                 log.debug("feed not modified", extra=fields(feed=feed.url))
+            elif got.status >= 400:
+                raise FeedError(f"HTTP {got.status}")
             else:
-                if response.status_code >= 400:
-                    raise FeedError(f"HTTP {response.status_code}")
-                if len(response.content) > self.settings.max_bytes:
-                    raise FeedError(f"{len(response.content)} bytes, over the limit")
-                await self._publish_new(feed, state, response.content)
-                state.etag = response.headers.get("ETag")
-                state.last_modified = response.headers.get("Last-Modified")
-                state.failures = 0
-                state.last_error = None
-        except (httpx.HTTPError, FeedError) as exc:
+                await self._publish_new(feed, state, got)
+                # Only once every new item is acknowledged: with the old validators the
+                # server answers the items that failed again.
+                state.etag = got.headers.get("ETag")
+                state.last_modified = got.headers.get("Last-Modified")
+            state.failures = 0
+            state.last_error = None
+        except FeedError as exc:
             state.failures += 1
-            state.last_error = f"{type(exc).__name__}: {exc}"
-            delay = retry_wait if retry_wait is not None else backoff_delay(
-                state.failures, feed.interval, self.settings.max_backoff)
-            log.warning("feed failed; skipped until next poll",
-                        extra=fields(feed=feed.url, error=state.last_error,
-                                     failures=state.failures, retry_in=round(delay, 1)))
-        self.due[feed.url] = loop.time() + delay
+            state.last_error = str(exc)
+            backoff = backoff_delay(state.failures, feed.interval, self.settings.max_backoff)
+            delay = min(retry_wait, self.settings.max_backoff) if retry_wait is not None \
+                else backoff
+            log.warning("feed failed", extra=fields(
+                feed=feed.url, error=state.last_error, failures=state.failures,
+                retry_in=round(delay, 1)))
         await self._producer.send_and_wait(self.state_topic, orjson.dumps(state.to_json()),
                                            key=feed.url.encode())
+        self.polls[feed.url] += 1
+        return delay
 
-    async def _publish_new(self, feed: FeedConfig, state: FeedState, content: bytes) -> None:
+    async def _publish_new(self, feed: FeedConfig, state: FeedState, got: Download) -> None:
         assert self._producer is not None
-        parsed = parse_feed(content, feed.url, feed.source, datetime.now(UTC))
+        parsed = parse_feed(got.content, feed.url, feed.source, datetime.now(UTC),
+                            got.headers.get("Content-Type"))
         if parsed.warning:
             log.warning("feed is malformed but readable",
                         extra=fields(feed=feed.url, problem=parsed.warning))
@@ -227,14 +253,45 @@ class Fetcher:
             log.warning("feed item skipped", extra=fields(feed=feed.url, reason=reason))
         seen = set(state.seen)
         fresh = [a for a in parsed.articles if a.id not in seen]
+        done: list[str] = []
+        sending: list[tuple[RawArticle, asyncio.Future[object]]] = []
+        failed: list[str] = []
         for article in fresh:
-            await self._producer.send(self.raw_topic, article.to_bytes(), key=article.id.encode())
-            log.info("article fetched", extra=fields(feed=feed.url, article_id=article.id,
-                                                     title=article.title[:80]))
-        await self._producer.flush()
-        self.published += len(fresh)
+            value = article.to_bytes()
+            if len(value) > self.settings.max_item_bytes:
+                await self._dead_letter(feed, article, value)
+                done.append(article.id)
+                continue
+            try:
+                sending.append((article, await self._producer.send(
+                    self.raw_topic, value, key=article.id.encode())))
+            except KafkaError as exc:
+                failed.append(f"{article.id}: {type(exc).__name__}: {exc}")
+        results = await asyncio.gather(*(f for _, f in sending), return_exceptions=True)
+        for (article, _), result in zip(sending, results, strict=True):
+            if isinstance(result, BaseException):
+                failed.append(f"{article.id}: {type(result).__name__}: {result}")
+            else:
+                done.append(article.id)
+                log.info("article fetched", extra=fields(
+                    feed=feed.url, article_id=article.id, title=article.title[:80]))
+        self.published += len(done)
+        # An item is remembered only once Kafka has acknowledged it (or its dead letter):
+        # a failed send is tried again at the next poll, never lost.
+        state.remember([a.id for a in parsed.articles], done, self.settings.seen_limit)
         log.info("feed read", extra=fields(feed=feed.url, items=len(parsed.articles),
-                                           new=len(fresh)))
-        # Saved only after the articles are acknowledged: a crash in between republishes
-        # (dedup answers a repeated id with its first verdict), it never loses an item.
-        state.remember([a.id for a in parsed.articles], self.settings.seen_limit)
+                                           new=len(done), failed=len(failed)))
+        if failed:
+            raise FeedError(f"{len(failed)} of {len(fresh)} new articles not acknowledged "
+                            f"by Kafka, sent again at the next poll (first: {failed[0]})")
+
+    async def _dead_letter(self, feed: FeedConfig, article: RawArticle, value: bytes) -> None:
+        assert self._producer is not None
+        reason = (f"article of {len(value):,} bytes from feed {feed.url} is over "
+                  f"FETCHER_MAX_ITEM_BYTES ({self.settings.max_item_bytes:,})")
+        letter = make_dead_letter(stage="fetcher.publish", error=reason, payload=value,
+                                  key=article.id)
+        await self._producer.send_and_wait(self.deadletter_topic, letter.to_bytes(),
+                                           key=article.id.encode())
+        log.warning("article too large; sent to deadletters",
+                    extra=fields(feed=feed.url, article_id=article.id, bytes=len(value)))

@@ -1,52 +1,17 @@
-"""When to poll a feed again: small named predicates over HTTP responses and state."""
+"""When to poll a feed again, and what the fetcher remembers of it: no Kafka, no network."""
 
 from __future__ import annotations
 
-import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
-__all__ = [
-    "FeedState",
-    "backoff_delay",
-    "is_modified",
-    "is_rate_limited",
-    "retry_after_seconds",
-]
+__all__ = ["FeedState", "is_modified"]
 
 
 def is_modified(status: int) -> bool:
     """False for 304 Not Modified: the conditional GET says nothing is new."""
     return status != 304
-
-
-def is_rate_limited(status: int) -> bool:
-    """The server asks us to slow down."""
-    return status in (429, 503)
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def backoff_delay(failures: int, interval: float, maximum: float) -> float:
-    """Exponential backoff after ``failures`` consecutive errors, with ±20 % jitter."""
-    delay = min(maximum, interval * (2 ** max(0, failures - 1)))
-    return float(delay * random.uniform(0.8, 1.2))
 
 
 @dataclass
@@ -59,11 +24,22 @@ class FeedState:
     failures: int = 0
     last_error: str | None = None
 
-    def remember(self, ids: list[str], limit: int) -> None:
+    def remember(self, current: Sequence[str], published: Sequence[str], limit: int) -> None:
+        """Remember the ids ``published`` now, and forget old ids no longer in the feed.
+
+        Every id the feed still lists is kept whatever ``limit`` says: forgetting one
+        would publish it again on the next poll. Of the ids the feed has dropped, the
+        newest are kept up to ``limit`` in all, in case the feed lists them again.
+        """
         known = set(self.seen)
-        self.seen.extend(i for i in ids if i not in known)
-        # The feed only shows its newest items; remembering a few thousand ids is enough.
-        del self.seen[:-limit]
+        self.seen.extend(i for i in published if i not in known)
+        if len(self.seen) <= limit:
+            return
+        listed = set(current)
+        spare = max(0, limit - len(listed & set(self.seen)))
+        dropped = [i for i in self.seen if i not in listed]
+        keep_dropped = set(dropped[len(dropped) - spare:]) if spare else set()
+        self.seen = [i for i in self.seen if i in listed or i in keep_dropped]
 
     def to_json(self) -> dict[str, Any]:
         return {"etag": self.etag, "last_modified": self.last_modified, "seen": self.seen,

@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from schemas.article_classified import ClassifiedArticle
+from wirewatch.http import is_transient_status, retry_after_seconds
 
 __all__ = [
     "DeliveryError",
@@ -107,14 +108,6 @@ def render_email(
     return message
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
 class SlackChannel:
     """Posts Block Kit messages to incoming webhooks."""
 
@@ -135,9 +128,10 @@ class SlackChannel:
         if response.status_code == 200:
             return
         detail = response.text[:200].strip()
-        if response.status_code == 429 or response.status_code >= 500:
-            raise DeliveryError(f"slack: HTTP {response.status_code} {detail}", retryable=True,
-                                retry_after=_retry_after(response))
+        if is_transient_status(response.status_code):
+            raise DeliveryError(
+                f"slack: HTTP {response.status_code} {detail}", retryable=True,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")))
         raise DeliveryError(f"slack: HTTP {response.status_code} {detail}", retryable=False)
 
 

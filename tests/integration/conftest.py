@@ -71,6 +71,8 @@ async def make_pipeline(bootstrap: str, namespace: str, tmp_path: Path
             "WIREWATCH_NAMESPACE": namespace,
             "WIREWATCH_DATA_DIR": str(tmp_path / "data"),
             "WIREWATCH_LOG_LEVEL": "INFO",
+            # The test feeds are served on 127.0.0.1.
+            "FETCHER_ALLOW_PRIVATE_NETWORKS": "true",
             "NOTIFIER_BACKOFF_BASE": "0.05",
             "NOTIFIER_BACKOFF_MAX": "0.5",
         }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.offset import OffsetRequest
 
 from schemas.topics import ARTICLES_CLASSIFIED, PUBLIC_TOPICS
 from wirewatch.kafka import admin
@@ -71,18 +72,64 @@ def plan() -> list[TopicPlan]:
     return topics
 
 
-async def _wait_for_leaders(client: AIOKafkaAdminClient, names: list[str],
-                            timeout: float = 30.0) -> None:
-    """Until every partition of the new topics has a leader, so that clients starting
-    right after creation do not meet NotLeaderForPartition errors."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        described = await client.describe_topics(names)
-        if all(info["error_code"] == 0 and info["partitions"]
-               and all(p["leader"] >= 0 for p in info["partitions"]) for info in described):
-            return
+async def _wait_until_served(client: AIOKafkaAdminClient, names: list[str],
+                             timeout: float = 30.0) -> bool:
+    """Until every partition of ``names`` has a leader that answers a ListOffsets request.
+
+    With KRaft a new partition's leader shows in the metadata a moment before that broker
+    serves it; a client starting in between logs NotLeaderForPartition errors, which only
+    look alarming. So the leaders are asked directly, quietly, until they all answer.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            if await _all_served(client, names):
+                return True
+        except KafkaError:
+            pass  # a broker still electing leaders: ask again
         await asyncio.sleep(0.2)
-    log.warning("new topics still without leaders", extra=fields(topics=",".join(names)))
+    log.warning("topics not yet served by their leaders", extra=fields(topics=",".join(names)))
+    return False
+
+
+async def _all_served(client: AIOKafkaAdminClient, names: list[str]) -> bool:
+    by_leader: dict[int, dict[str, list[int]]] = {}
+    for info in await client.describe_topics(names):
+        if info["error_code"] != 0 or not info["partitions"]:
+            return False
+        for partition in info["partitions"]:
+            if partition["leader"] < 0:
+                return False
+            by_leader.setdefault(partition["leader"], {}).setdefault(
+                info["topic"], []).append(partition["partition"])
+    for leader, topics in by_leader.items():
+        request = OffsetRequest[1](-1, [(topic, [(p, -1) for p in partitions])
+                                        for topic, partitions in topics.items()])
+        # The admin client has no public call for one broker; this is the one it uses.
+        response = await client._send_request_to_node(leader, request)
+        if any(error for _, partitions in response.topics for _, error, *_ in partitions):
+            return False
+    return True
+
+
+async def _wait_for_group_coordinator(client: AIOKafkaAdminClient,
+                                      timeout: float = 30.0) -> None:
+    """Until consumer groups can be joined: on a new broker the first group lookup creates
+    ``__consumer_offsets``, and services joining before it is served log
+    GroupCoordinatorNotAvailable errors."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        try:
+            await client.find_coordinator("wirewatch-start")
+            break
+        except KafkaError:
+            await asyncio.sleep(0.2)
+    else:
+        log.warning("the broker has no group coordinator yet")
+        return
+    await _wait_until_served(client, ["__consumer_offsets"], deadline - loop.time())
 
 
 async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str]:
@@ -105,7 +152,8 @@ async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str
                     # Another process created them between our listing and our request.
                     created = []
             if created:
-                await _wait_for_leaders(client, created)
+                await _wait_until_served(client, created)
+            await _wait_for_group_coordinator(client)
             described = await client.describe_topics([n for n in wanted if n in existing])
     except KafkaError as exc:
         raise RuntimeError(f"could not create topics on {bootstrap_servers}: {exc}") from exc

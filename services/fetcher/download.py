@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import httpx
 
 from services.fetcher.feeds import FeedError
-from services.fetcher.netguard import AddressGuard, BlockedAddress
+from services.fetcher.netguard import AddressGuard, BlockedAddress, LookupFailed
 
 __all__ = ["Download", "download"]
 
@@ -61,6 +61,8 @@ async def download(
         raise FeedError(f"no complete response within {timeout:g} s") from None
     except BlockedAddress as exc:
         raise FeedError(f"refused: {exc}") from None
+    except LookupFailed as exc:
+        raise FeedError(str(exc)) from None
     except httpx.InvalidURL as exc:
         raise FeedError(f"unusable URL {url!r}: {exc}") from None
     except httpx.HTTPError as exc:

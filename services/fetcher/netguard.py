@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-__all__ = ["AddressGuard", "BlockedAddress", "is_public_address"]
+__all__ = ["AddressGuard", "BlockedAddress", "LookupFailed", "is_public_address"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -24,6 +24,10 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 class BlockedAddress(ValueError):
     """A URL the fetcher refuses to fetch; the message says why."""
+
+
+class LookupFailed(ValueError):
+    """The URL's host name could not be resolved."""
 
 
 def is_public_address(address: IPAddress) -> bool:
@@ -89,7 +93,7 @@ class AddressGuard:
         try:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
-            raise BlockedAddress(f"cannot resolve {host!r}: {exc.strerror}") from None
+            raise LookupFailed(f"cannot resolve {host!r}: {exc.strerror}") from None
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
             if not self.permits(address):

@@ -1,11 +1,15 @@
+import asyncio
 import ipaddress
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
+from services.fetcher.app import Fetcher
 from services.fetcher.feeds import (
+    FeedConfig,
     FeedError,
     FeedItem,
     FeedsFileError,
@@ -18,6 +22,7 @@ from services.fetcher.feeds import (
 )
 from services.fetcher.netguard import AddressGuard, BlockedAddress, is_public_address
 from services.fetcher.polling import FeedState, is_modified
+from services.fetcher.settings import Settings
 from wirewatch.deadletters import MAX_PAYLOAD, make_dead_letter
 from wirewatch.http import is_transient_status, retry_after_seconds
 
@@ -246,3 +251,24 @@ def test_a_dead_letter_cuts_a_payload_too_large_to_send():
     small = make_dead_letter(stage="s", error="bad", payload=b"\xff\x00")
     assert not small.truncated and small.payload == "base64:/wA="
     assert len(letter.to_bytes()) < 1_000_000
+
+
+async def test_a_poll_that_fails_unexpectedly_waits_its_backoff(caplog):
+    feed = FeedConfig(url="https://e.org/rss", source="E", interval=30)
+    async with httpx.AsyncClient() as client:
+        fetcher = Fetcher(Settings(), [feed], client)
+
+        async def broken(_: FeedConfig) -> float:
+            raise RuntimeError("a bug")
+
+        fetcher.poll = broken  # type: ignore[method-assign]
+        loop = asyncio.get_running_loop()
+        for failures in (1, 2):
+            await fetcher._poll_guarded(feed)
+            wait = fetcher.due[feed.url] - loop.time()
+            # Backoff from the feed's interval, doubling, ±20 % jitter: never a tight loop.
+            assert 30 * 2 ** (failures - 1) * 0.79 <= wait <= 30 * 2 ** (failures - 1) * 1.2
+    state = fetcher.states[feed.url]
+    assert state.failures == 2 and state.last_error == "RuntimeError: a bug"
+    logged = [r for r in caplog.records if r.getMessage() == "feed poll failed"]
+    assert len(logged) == 2 and logged[0].feed == "https://e.org/rss"

@@ -33,9 +33,12 @@ __all__ = [
     "EmailChannel",
     "SlackChannel",
     "SmtpConfig",
+    "cut",
     "deliver",
     "render_email",
     "render_slack",
+    "safe_link",
+    "slack_escape",
 ]
 
 
@@ -52,27 +55,79 @@ def _topics_line(article: ClassifiedArticle) -> str:
     return ", ".join(f"{t.id} ({t.score:.2f})" for t in article.topics) or "none"
 
 
+# Slack's documented limits (Block Kit reference): header text 150 characters, a
+# section's text 3,000, each field 2,000, a context element's text 3,000.
+_HEADER, _SECTION, _FIELD, _CONTEXT, _FALLBACK = 150, 3000, 2000, 3000, 3000
+_ELLIPSIS = "…"
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, cut at a word with an ellipsis if longer."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return _ELLIPSIS[:limit]
+    head = text[:limit - 1]
+    space = head.rfind(" ")
+    return (head[:space] if space > limit // 2 else head).rstrip() + _ELLIPSIS
+
+
+def slack_escape(text: str) -> str:
+    """Text as Slack shows it literally: &, < and > are its control characters (so no
+    ``<!channel>``, ``<@U123>`` or ``<url|link>`` can come from an article)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _mrkdwn(text: str, limit: int) -> str:
+    """Escaped and cut so that the escaped text fits ``limit`` (escaping lengthens it)."""
+    budget = limit
+    while True:
+        escaped = slack_escape(cut(text, budget))
+        if len(escaped) <= limit:
+            return escaped
+        # Shrink in proportion: "&" grows fivefold, so a plain difference can overshoot.
+        budget = max(1, min(budget - 1, budget * limit // len(escaped)))
+
+
+def safe_link(url: str) -> str | None:
+    """The URL if it is an http(s) link, else None: ``javascript:``, ``data:`` and the
+    like never reach a message."""
+    stripped = url.strip()
+    scheme = stripped.split(":", 1)[0].lower() if ":" in stripped else ""
+    return stripped if scheme in ("http", "https") and "//" in stripped[:8] else None
+
+
+def _slack_link(url: str, label: str, limit: int) -> str:
+    link = safe_link(url)
+    if link is None:
+        return _mrkdwn(label, limit)
+    # Inside <url|label> the URL ends at "|" or ">": percent-encode them (and "<").
+    target = link.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+    return f"<{target}|{_mrkdwn(label, max(1, limit - len(target) - 3))}>"
+
+
 def render_slack(
     article: ClassifiedArticle, subscription: str, reasons: list[str]
 ) -> dict[str, object]:
-    """A Block Kit message: headline, source, link, topics and why it matched."""
-    title = article.title or article.body[:120]
-    # mrkdwn treats &, < and > specially; escaping keeps a headline from breaking the link.
-    safe_title = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """A Block Kit message: headline, source, link, topics and why it matched. Every text
+    from a feed is escaped and cut to Slack's limits."""
+    title = " ".join((article.title or article.body[:300]).split())
     return {
-        "text": f"{title} ({article.source})",
+        "text": cut(f"{title} ({article.source})", _FALLBACK),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text",
-                                              "text": title[:150]}},
-            {"type": "section", "text": {"type": "mrkdwn",
-                                         "text": f"*<{article.url}|{safe_title}>*"},
+            {"type": "header", "text": {"type": "plain_text", "text": cut(title, _HEADER)}},
+            {"type": "section",
+             "text": {"type": "mrkdwn",
+                      "text": "*" + _slack_link(article.url, title, _SECTION - 2) + "*"},
              "fields": [
-                 {"type": "mrkdwn", "text": f"*Source*\n{article.source}"},
-                 {"type": "mrkdwn", "text": f"*Topics*\n{_topics_line(article)}"},
+                 {"type": "mrkdwn", "text": "*Source*\n" + _mrkdwn(article.source, _FIELD - 9)},
+                 {"type": "mrkdwn",
+                  "text": "*Topics*\n" + _mrkdwn(_topics_line(article), _FIELD - 9)},
              ]},
             {"type": "context", "elements": [
                 {"type": "mrkdwn",
-                 "text": f"Subscription *{subscription}*: " + "; ".join(reasons)},
+                 "text": _mrkdwn(f"Subscription {subscription}: " + "; ".join(reasons),
+                                 _CONTEXT)},
             ]},
         ],
     }
@@ -93,14 +148,17 @@ def render_email(
     message["X-Wirewatch-Subscription"] = subscription
     message["X-Wirewatch-Story"] = article.story_id
     why = "; ".join(reasons)
-    excerpt = article.body[:600]
+    excerpt = cut(article.body, 600)
+    link = safe_link(article.url)
     message.set_content(
-        f"{title}\n\nSource: {article.source}\nLink: {article.url}\n"
+        f"{title}\n\nSource: {article.source}\n"
+        f"Link: {link or '(not an http(s) link: ' + article.url[:200] + ')'}\n"
         f"Topics: {_topics_line(article)}\nWhy: {why}\n\n{excerpt}\n"
     )
     e = html.escape
+    heading = f'<a href="{e(link)}">{e(title)}</a>' if link else e(title)
     message.add_alternative(
-        f"<html><body><h2><a href=\"{e(article.url)}\">{e(title)}</a></h2>"
+        f"<html><body><h2>{heading}</h2>"
         f"<p><b>Source:</b> {e(article.source)}<br><b>Topics:</b> {e(_topics_line(article))}"
         f"<br><b>Why:</b> {e(why)}</p><p>{e(excerpt)}</p></body></html>",
         subtype="html",

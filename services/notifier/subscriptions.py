@@ -17,12 +17,14 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic import model_validator as _model_validator
@@ -94,6 +96,13 @@ class Rules(BaseModel):
         return [Phrase.parse(k) for k in self.exclude]
 
 
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Channels(BaseModel):
     """Where the alerts of a subscription go; a webhook URL is a secret."""
 
@@ -105,9 +114,22 @@ class Channels(BaseModel):
     @field_validator("slack")
     @classmethod
     def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith(("https://", "http://")):
-            raise ValueError("slack must be an http(s) incoming-webhook URL")
-        return value
+        if value is None:
+            return value
+        # The message names what is wrong but never the URL: it is a secret.
+        url = value.get_secret_value().strip()
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # raises for a port out of range
+        except ValueError:
+            raise ValueError("slack must be an https incoming-webhook URL "
+                             "(this one cannot be parsed)") from None
+        host = (parts.hostname or "").lower()
+        loopback = host == "localhost" or _is_loopback(host)
+        if (parts.scheme == "https" and host) or (parts.scheme == "http" and loopback):
+            return SecretStr(url)
+        raise ValueError("slack must be an https incoming-webhook URL (plain http only "
+                         "on loopback, for local receivers)")
 
     @field_validator("email")
     @classmethod

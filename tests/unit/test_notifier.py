@@ -156,3 +156,58 @@ async def test_retries_are_bounded():
 
     result = await deliver(always_down, max_attempts=3, base_delay=0.01, max_delay=0.02)
     assert (result.delivered, result.attempts, result.error) == (False, 3, "email: down")
+
+
+def _texts(payload: dict) -> list[str]:
+    """Every text of a Block Kit payload, with the limit Slack documents for it."""
+    header, section, context = payload["blocks"]
+    return [header["text"]["text"], section["text"]["text"],
+            *(f["text"] for f in section["fields"]), context["elements"][0]["text"]]
+
+
+def test_slack_text_from_a_feed_cannot_mention_link_or_break_the_message():
+    a = article("Breaking <!channel> see <https://evil.example|this> & <@U0123>", "Body")
+    a = a.model_copy(update={"url": "https://e.org/a?x=1|<!here>"})
+    payload = render_slack(a, "desk", ["keywords: <!everyone>"])
+    header, section, *fields, context = _texts(payload)
+    assert "<!" not in section + context and "<@" not in section
+    assert "<https://evil" not in section
+    # The one link is the article's, its "|" and ">" percent-encoded.
+    assert section.startswith("*<https://e.org/a?x=1%7C%3C!here%3E|Breaking &lt;!channel&gt;")
+    assert "&lt;!everyone&gt;" in context
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:text/html,<script>x</script>",
+                                 "JAVASCRIPT:alert(1)", "ftp://e.org/x", "//e.org/x"])
+def test_only_http_links_reach_slack_and_email(url):
+    a = article("Headline", "Body").model_copy(update={"url": url})
+    section = _texts(render_slack(a, "d", []))[1]
+    assert section == "*Headline*"
+    message = render_email(a, "d", [], "ww@localhost", "to@example.org")
+    html = message.get_body(("html",)).get_content()
+    assert "href" not in html and "<h2>Headline</h2>" in html
+    assert "Link: (not an http(s) link" in message.get_body(("plain",)).get_content()
+
+
+def test_slack_texts_are_cut_to_the_documented_limits():
+    a = article("Headline " + "& " * 5000, "Body", source="<Wire> " * 600)
+    payload = render_slack(a, "desk", ["keywords: " + "x" * 5000])
+    header, section, source, topics, context = _texts(payload)
+    assert len(header) <= 150 and len(section) <= 3000
+    assert len(source) <= 2000 and len(context) <= 3000 and len(payload["text"]) <= 3000
+    assert header.endswith("…") and section.endswith("…>*") and context.endswith("…")
+    assert "&amp;" in section and not section.rstrip("…>*").endswith("&am")
+
+
+@pytest.mark.parametrize("webhook", ["http://hooks.example/T/B/secret", "ftp://x/secret",
+                                     "https:///secret", "https://h:99999/secret"])
+def test_a_webhook_must_be_https_and_is_never_shown(webhook):
+    with pytest.raises(SubscriptionError, match="https incoming-webhook URL") as info:
+        sub({"keywords": ["a"]}, {"slack": webhook})
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("webhook", ["http://127.0.0.1:8080/hook", "http://localhost/hook",
+                                     "http://[::1]:9000/hook", "https://hooks.example/T/B/x"])
+def test_plain_http_webhooks_only_on_loopback(webhook):
+    assert sub({"keywords": ["a"]}, {"slack": webhook}).channels.slack is not None

@@ -169,7 +169,7 @@ def test_slack_text_from_a_feed_cannot_mention_link_or_break_the_message():
     a = article("Breaking <!channel> see <https://evil.example|this> & <@U0123>", "Body")
     a = a.model_copy(update={"url": "https://e.org/a?x=1|<!here>"})
     payload = render_slack(a, "desk", ["keywords: <!everyone>"])
-    header, section, *fields, context = _texts(payload)
+    _, section, *_, context = _texts(payload)
     assert "<!" not in section + context and "<@" not in section
     assert "<https://evil" not in section
     # The one link is the article's, its "|" and ">" percent-encoded.
@@ -192,7 +192,7 @@ def test_only_http_links_reach_slack_and_email(url):
 def test_slack_texts_are_cut_to_the_documented_limits():
     a = article("Headline " + "& " * 5000, "Body", source="<Wire> " * 600)
     payload = render_slack(a, "desk", ["keywords: " + "x" * 5000])
-    header, section, source, topics, context = _texts(payload)
+    header, section, source, _, context = _texts(payload)
     assert len(header) <= 150 and len(section) <= 3000
     assert len(source) <= 2000 and len(context) <= 3000 and len(payload["text"]) <= 3000
     assert header.endswith("…") and section.endswith("…>*") and context.endswith("…")

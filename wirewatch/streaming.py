@@ -6,17 +6,25 @@ Error policy for every stream stage (written down once, applied by :class:`Error
   (:class:`~schemas.base.MessageDecodeError`), and a valid message that the business logic
   refuses (:class:`ProcessingError`). The record carries stage, topic, partition, offset,
   error and the original payload; the stream goes on with the next message.
+* **dead-letter, cut**: a message whose output the broker refuses as too large; the
+  dead letter carries the start of the payload (``truncated``).
+* **retry, never dead-letter**: errors of the infrastructure, not of the message (broker
+  unavailable, no leader, request timeouts, lost connections; ``INFRASTRUCTURE_ERRORS``).
+  The message is handled again after a growing wait (0.2 s doubling to 30 s) until the
+  broker is back; the partition waits meanwhile. Sends of dead letters and of dedup's
+  batches are retried the same way: a failing send never crashes a stage.
 * **dead-letter and count**: any other exception while handling one message, logged with
   its traceback. One poison message must not halt a partition; but a run of
-  ``max_consecutive_failures`` such failures means something systemic (a bug, an outage),
+  ``max_consecutive_failures`` such failures means something systemic (a bug),
   so the policy then **stops the service** and lets the supervisor restart it. The
   messages stay uncommitted-safe: at-least-once redelivery takes over after the restart.
-* **retried**: sends to Kafka are retried by the producer itself (idempotent producer,
-  ``acks=all``); delivery to Slack or SMTP is retried by the notifier's own policy.
+* the producer itself also retries (idempotent producer, ``acks=all``); delivery to
+  Slack or SMTP is retried by the notifier's own policy.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -26,6 +34,19 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+    LeaderNotAvailableError,
+    MessageSizeTooLargeError,
+    NodeNotReadyError,
+    NotEnoughReplicasAfterAppendError,
+    NotEnoughReplicasError,
+    NotLeaderForPartitionError,
+    RequestTimedOutError,
+    UnknownTopicOrPartitionError,
+)
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 
@@ -35,7 +56,7 @@ from wirewatch.deadletters import make_dead_letter
 from wirewatch.logs import fields, logging_config
 from wirewatch.settings import CommonSettings
 
-__all__ = ["ErrorPolicy", "ProcessingError", "make_app", "run_worker"]
+__all__ = ["INFRASTRUCTURE_ERRORS", "ErrorPolicy", "ProcessingError", "make_app", "run_worker"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +158,18 @@ def run_worker(app: faust.App, service: str, settings: CommonSettings) -> None:
     worker.execute_from_commandline()
 
 
+# Errors of the infrastructure, not of the message: the same message will go through once
+# the broker (or the network) is back, so it is tried again, never dead-lettered.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    KafkaConnectionError, KafkaTimeoutError, RequestTimedOutError, NotLeaderForPartitionError,
+    LeaderNotAvailableError, NodeNotReadyError, NotEnoughReplicasError,
+    NotEnoughReplicasAfterAppendError, UnknownTopicOrPartitionError, KafkaUnavailableError,
+    ConnectionError, TimeoutError,
+)
+# A message the broker will never take, however often it is sent.
+TOO_LARGE_ERRORS: tuple[type[BaseException], ...] = (MessageSizeTooLargeError,)
+
+
 class ErrorPolicy:
     """Applies the module's error policy to each event of a stream for one stage."""
 
@@ -146,14 +179,18 @@ class ErrorPolicy:
         settings: CommonSettings,
         *,
         max_consecutive_failures: int = 50,
+        first_retry: float = 0.2,
+        max_retry: float = 30.0,
     ) -> None:
         self._deadletters = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
         self._app = app
         self._max_failures = max_consecutive_failures
         self._failures = 0
+        self._first_retry, self._max_retry = first_retry, max_retry
 
     async def dead_letter(self, event: faust.EventT[bytes], stage: str, error: str) -> None:
-        """Send the event's message to ``deadletters`` with the reason."""
+        """Send the event's message to ``deadletters`` with the reason; a send that fails
+        is tried again until the broker takes it (the partition waits meanwhile)."""
         msg = event.message
         record = make_dead_letter(
             stage=stage,
@@ -164,21 +201,49 @@ class ErrorPolicy:
             partition=msg.partition,
             offset=msg.offset,
         )
-        await self._deadletters.send(key=msg.key, value=record.to_bytes())
+
+        async def send() -> None:
+            sent = await self._deadletters.send(key=msg.key, value=record.to_bytes())
+            await sent  # delivered, not only buffered
+
+        await self.retrying(f"{stage}.deadletter", send, retry_all=True)
         log.warning(
             "message dead-lettered",
             extra=fields(stage=stage, topic=msg.topic, partition=msg.partition,
                          offset=msg.offset, error=error),
         )
 
+    async def retrying(self, stage: str, attempt: Callable[[], Awaitable[object]], *,
+                       retry_all: bool = False) -> None:
+        """Run ``attempt`` until it does not fail with an infrastructure error (with
+        ``retry_all``, with any error), waiting longer each time."""
+        delay = self._first_retry
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as exc:
+                if not (retry_all or isinstance(exc, INFRASTRUCTURE_ERRORS)) \
+                        or isinstance(exc, TOO_LARGE_ERRORS):
+                    raise
+                log.warning("infrastructure error; retrying", extra=fields(
+                    stage=stage, error=f"{type(exc).__name__}: {exc}",
+                    retry_in=round(delay, 2)))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._max_retry)
+
     async def run(self, event: faust.EventT[bytes], stage: str, handler: Handler) -> None:
-        """Handle one event; dead-letter it on error as the policy says."""
+        """Handle one event: retried while the infrastructure fails, dead-lettered when
+        the message itself is the problem, as the policy says."""
         msg = event.message
         try:
-            await handler(msg.key, msg.value or b"")
+            await self.retrying(stage, lambda: handler(msg.key, msg.value or b""))
         except (MessageDecodeError, ProcessingError) as exc:
             self._failures = 0
             await self.dead_letter(event, stage, str(exc))
+        except TOO_LARGE_ERRORS as exc:
+            self._failures = 0
+            await self.dead_letter(event, stage, f"too large to forward: {exc}")
         except Exception as exc:
             self._failures += 1
             log.exception(

@@ -43,6 +43,7 @@ from services.dedup.protocol import (
     BandRegister,
     BandStory,
     Batcher,
+    ItemTooLarge,
     VoteAnswer,
     VoteArticle,
     VoteArticles,
@@ -57,7 +58,7 @@ from services.dedup.settings import Settings
 from services.dedup.verdicts import Pending, Verdict, answer_for, render
 from wirewatch.kafka import read_partition
 from wirewatch.logs import fields
-from wirewatch.streaming import ErrorPolicy, make_app
+from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
 from wirewatch.topology import DEDUP_BANDS, DEDUP_VOTES, plan
 
 __all__ = ["SERVICE", "create_app"]
@@ -96,9 +97,11 @@ def create_app(settings: Settings) -> faust.App:
     verdict_table = app.Table("verdicts", partitions=vote_partitions, value_type=bytes,
                               use_partitioner=True)
 
-    async def send_batches(topic: faust.TopicT, batcher: Batcher) -> None:
+    async def send_batches(topic: faust.TopicT, batcher: Batcher, stage: str) -> None:
         for partition, value in batcher.drain():
-            await topic.send(value=value, partition=partition)
+            # Under the error policy too: a broker outage waits here, never crashes the
+            # agent (the batch's offsets are committed only after its sends).
+            await policy.retrying(stage, partial(topic.send, value=value, partition=partition))
 
     def batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[faust.EventT[bytes]]]:
         # faust's StreamT does not declare take_events; the Stream given to agents has it.
@@ -112,8 +115,12 @@ def create_app(settings: Settings) -> faust.App:
                               key: bytes | None, value: bytes) -> None:
         article = RawArticle.from_bytes(value)
         fp = fingerprint(article.body, params)
-        articles.add(partition_for(article.id, vote_partitions),
-                     {"article": article.model_dump(mode="json"), "band_keys": list(fp.band_keys)})
+        try:
+            articles.add(partition_for(article.id, vote_partitions),
+                         {"article": article.model_dump(mode="json"),
+                          "band_keys": list(fp.band_keys)})
+        except ItemTooLarge as exc:
+            raise ProcessingError(f"article {article.id}: {exc}") from None
         for partition, item in registrations(article.id, fp, params, now=time.time(),
                                              partitions=band_partitions).items():
             out.add(partition, item)
@@ -126,8 +133,8 @@ def create_app(settings: Settings) -> faust.App:
             handler = partial(fingerprint_one, articles, bands)
             for event in events:
                 await policy.run(event, "dedup.fingerprint", handler)
-            await send_batches(votes_topic, articles)
-            await send_batches(bands_topic, bands)
+            await send_batches(votes_topic, articles, "dedup.fingerprint.send")
+            await send_batches(bands_topic, bands, "dedup.fingerprint.send")
 
     # Stage 2: dedup.bands -> each band's earlier copies, back to the articles' partitions.
 
@@ -185,7 +192,7 @@ def create_app(settings: Settings) -> faust.App:
             for article_id, bands in answers.items():
                 replies.add(partition_for(article_id, vote_partitions),
                             {"article_id": article_id, "bands": bands})
-            await send_batches(votes_topic, replies)
+            await send_batches(votes_topic, replies, "dedup.bands.send")
 
     @app.on_partitions_assigned.connect
     async def forget_moved_indexes(sender: Any, /, *args: Any, signal: Any,
@@ -264,7 +271,7 @@ def create_app(settings: Settings) -> faust.App:
                 await policy.run(event, "dedup.decide", handler)
             for article_id, pending in undecided.items():
                 pending_table[article_id] = pending.to_bytes()
-            await send_batches(bands_topic, stories)
+            await send_batches(bands_topic, stories, "dedup.decide.send")
 
     async def conclude(pending: Pending, verdict: Verdict, stories: Batcher) -> None:
         article = pending.article

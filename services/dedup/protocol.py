@@ -27,8 +27,8 @@ from schemas.article_raw import RawArticle
 from schemas.base import Event, MessageDecodeError
 
 __all__ = ["BandMatches", "BandMessage", "BandRegister", "BandStory", "Batcher", "Entry",
-           "MatchOut", "Registration", "StoryMark", "VoteAnswer", "VoteArticle", "VoteArticles",
-           "VoteAsk", "VoteMessage", "VoteReplies", "VoteReply", "band_partition",
+           "ItemTooLarge", "MatchOut", "Registration", "StoryMark", "VoteAnswer", "VoteArticle",
+           "VoteArticles", "VoteAsk", "VoteMessage", "VoteReplies", "VoteReply", "band_partition",
            "decode_band_message", "decode_vote_message", "partition_for"]
 
 
@@ -184,6 +184,10 @@ def decode_vote_message(raw: bytes) -> VoteMessage:
     return message
 
 
+class ItemTooLarge(ValueError):
+    """One item is too large for a message of its own."""
+
+
 class Batcher:
     """Items bound for one topic, grouped by partition into batch messages.
 
@@ -200,8 +204,12 @@ class Batcher:
         self._closed: list[tuple[int, list[bytes]]] = []
 
     def add(self, partition: int, item: dict[str, Any]) -> None:
-        """Queue one item (JSON-ready) for ``partition``."""
+        """Queue one item (JSON-ready) for ``partition``; ItemTooLarge if it alone would
+        pass ``max_bytes``."""
         encoded = orjson.dumps(item)
+        if len(encoded) > self._max_bytes:
+            raise ItemTooLarge(f"{len(encoded):,} bytes encoded, over the {self._max_bytes:,} "
+                               "bytes one message may carry")
         items, size = self._open.get(partition, ([], 0))
         if items and size + len(encoded) > self._max_bytes:
             self._closed.append((partition, items))

@@ -125,6 +125,10 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
     }
     for topic, value in bad.items():
         await publish(bootstrap, namespace + topic, [(b"bad-key", value)])
+    # A valid article too large for dedup to forward (~900 kB; the broker takes ~1 MB).
+    huge = RawArticle(id="huge-raw", url="https://e.org/huge", source="E", title="Huge",
+                      body="word " * 180_000, fetched_at=datetime.now(UTC))
+    await publish(bootstrap, namespace + "articles.raw", [(b"huge-raw", huge.to_bytes())])
     await publish(bootstrap, namespace + "articles.raw", [(b"good-raw", good_raw.to_bytes())])
     await publish(bootstrap, namespace + "articles.unique",
                   [(b"good-unique", good_unique.to_bytes())])
@@ -132,8 +136,15 @@ async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
                   [(b"good-classified", good_classified.to_bytes())])
 
     letters = await collect(bootstrap, namespace + "deadletters",
-                            lambda v: len({DeadLetter.from_bytes(x).topic for x in v}) >= 5)
-    by_topic = {DeadLetter.from_bytes(v).topic: DeadLetter.from_bytes(v) for _, v in letters}
+                            lambda v: len({DeadLetter.from_bytes(x).key for x in v}) >= 2
+                            and len({DeadLetter.from_bytes(x).topic for x in v}) >= 5)
+    (huge_letter,) = [d for d in map(DeadLetter.from_bytes, (v for _, v in letters))
+                      if d.key == "huge-raw"]
+    assert huge_letter.stage == "dedup.fingerprint" and huge_letter.truncated
+    assert "over the 524,288 bytes one message may carry" in huge_letter.error
+    assert len(huge_letter.payload) <= 256_000
+    by_topic = {d.topic: d for d in map(DeadLetter.from_bytes, (v for _, v in letters))
+                if d.key == "bad-key"}
     assert set(by_topic) == {namespace + t for t in bad}
     raw_letter = by_topic[namespace + "articles.raw"]
     assert raw_letter.stage == "dedup.fingerprint"

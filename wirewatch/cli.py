@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from schemas.export import JSON_DIR, export_schemas, render_schemas
 from schemas.topics import ARTICLES_RAW
 from services.classifier.corpus import CORPUS_DIR
 from services.classifier.model import DEFAULT_MODEL_PATH
+from wirewatch.deadletter_replay import replay_dead_letters
 from wirewatch.kafka import producer
 from wirewatch.logs import configure_logging
 from wirewatch.replay import Problem, ReplayError, read_articles
@@ -142,6 +144,33 @@ def cmd_topics_corpus(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date or time (e.g. 2026-01-06 or 2026-01-06T12:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def cmd_deadletters_replay(args: argparse.Namespace) -> int:
+    settings = _settings()
+    chosen = asyncio.run(replay_dead_letters(settings, stage=args.stage, since=args.since,
+                                             dry_run=args.dry_run))
+    done = 0
+    for choice in chosen:
+        letter = choice.letter
+        where = f"{letter.stage} {letter.topic}:{letter.partition}@{letter.offset}"
+        if choice.problem:
+            print(f"skipped  {where}: {choice.problem}")
+        else:
+            done += 1
+            print(f"{'would replay' if args.dry_run else 'replayed'} {where}: {letter.error}")
+    print(f"{done} of {len(chosen)} dead letter(s) {'to replay' if args.dry_run else 'replayed'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -157,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a .jsonl file, a .txt file, or a folder of them")
     p.add_argument("--source", default="replay", help="source name for text files")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("deadletters", help="dead letters: replay them once their cause is fixed")
+    dead = p.add_subparsers(dest="action", required=True)
+    p = dead.add_parser("replay", help="publish dead letters' messages again to their topics")
+    p.add_argument("--stage", help="only this stage or its sub-stages, e.g. notifier or "
+                                   "notifier.deliver.slack")
+    p.add_argument("--since", type=_moment, help="only those from this ISO date or time on")
+    p.add_argument("--dry-run", action="store_true", help="list them, publish nothing")
+    p.set_defaults(func=cmd_deadletters_replay)
 
     p = sub.add_parser("demo", help="run the whole pipeline on the bundled demo feeds")
     p.add_argument("--run-dir", default=".run/demo", help="logs and data of the demo")

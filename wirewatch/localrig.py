@@ -113,7 +113,7 @@ class FeedServer(_LoopbackHttp):
 
 
 class SlackReceiver(_LoopbackHttp):
-    """Records Block Kit posts to ``/hooks/<name>``; can throttle or fail first."""
+    """Records Block Kit posts to ``/hooks/<name>``; can throttle, fail or hang first."""
 
     prefix = "hooks"
 
@@ -121,12 +121,22 @@ class SlackReceiver(_LoopbackHttp):
         super().__init__()
         self.received: list[tuple[str, dict[str, Any]]] = []
         self.attempts: list[tuple[str, int]] = []
+        self.delays: dict[str, list[float]] = {}
+
+    def slow(self, name: str, seconds: float, times: int = 1) -> None:
+        """Hold the next ``times`` requests for ``name`` for ``seconds`` before answering."""
+        self.delays.setdefault(name, []).extend([seconds] * times)
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_post("/hooks/{name}", self._hook)
 
     async def _hook(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        if self.delays.get(name):
+            await asyncio.sleep(self.delays[name].pop(0))
+            if request.transport is None or request.transport.is_closing():
+                self.attempts.append((name, 0))  # the sender gave up waiting: not delivered
+                return web.Response(status=504)
         failure = self._next_failure(name)
         if failure is not None:
             self.attempts.append((name, failure.status))

@@ -68,6 +68,7 @@ def plan() -> list[TopicPlan]:
         TopicPlan("dedup-pending-changelog", 4, compact),
         TopicPlan("dedup-verdicts-changelog", 4, compact),
         TopicPlan("notifier-alerted-changelog", ARTICLES_CLASSIFIED.partitions, compact),
+        TopicPlan("notifier-pending-changelog", ARTICLES_CLASSIFIED.partitions, compact),
     ]
     return topics
 

@@ -1,18 +1,31 @@
 """notifier's Kafka wiring: ``articles.classified`` → Slack, email and ``alerts``.
 
-State: the ``alerted`` table, keyed by story id (which is the id of the story's first
-copy, and so the key of ``articles.classified``), remembers every (subscription, channel)
-already handled for a story. It is checked before and written, and the producer flushed,
-right after each delivery, so a redelivered message or a restarted replica does not
-alert twice. A delivery that still fails after the retry policy is recorded in ``alerts``
-with outcome ``failed`` and dead-lettered with its reason.
+State, in two tables keyed by story id (the id of the story's first copy, and so the key
+of ``articles.classified``; both tables are partitioned like it):
+
+* ``alerted``: per story, every (subscription, channel) slot settled, ``delivered`` or
+  ``failed``. A slot is settled once, so a redelivered message, a restarted replica or
+  a later copy of the story never alerts twice.
+* ``pending``: per story, the slots still to deliver, with their next due time. The agent
+  only adds slots here; a dispatcher delivers every due slot in a task of its own, so a
+  webhook that hangs or fails holds up no other subscription or channel, and a retry
+  waiting for its time survives a restart (the table's changelog brings it back).
+
+After each attempt the slot is settled (``delivered``, or ``failed`` for a permanent
+error or once ``NOTIFIER_RETRY_FOR`` has passed: recorded in ``alerts`` and, if failed,
+dead-lettered with the reason) or given its next due time; the producer is flushed
+before the next step, so a crash repeats at most the one call in flight.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import faust
 import httpx
@@ -22,15 +35,24 @@ from schemas.alert import Alert
 from schemas.article_classified import ClassifiedArticle
 from schemas.topics import ALERTS, ARTICLES_CLASSIFIED, DEADLETTERS
 from services.notifier.channels import (
-    DeliveryResult,
+    DeliveryError,
     EmailChannel,
     SlackChannel,
-    deliver,
     render_email,
     render_slack,
 )
+from services.notifier.deliveries import (
+    DELIVERED,
+    FAILED,
+    Decision,
+    PendingSlot,
+    PendingStory,
+    decide,
+    new_slots,
+)
 from services.notifier.settings import Settings
 from services.notifier.subscriptions import Subscription, load_subscriptions
+from wirewatch.deadletter_replay import REPLAY_HEADER
 from wirewatch.deadletters import make_dead_letter
 from wirewatch.logs import fields
 from wirewatch.streaming import ErrorPolicy, make_app
@@ -43,78 +65,183 @@ log = logging.getLogger("wirewatch.notifier")
 
 def create_app(settings: Settings) -> faust.App:
     """Build the notifier faust app."""
-    subscriptions = load_subscriptions(settings.subscriptions)
+    subscriptions = {s.name: s for s in load_subscriptions(settings.subscriptions)}
     app = make_app(SERVICE, settings)
     policy = ErrorPolicy(app, settings)
     source = app.topic(settings.topic(ARTICLES_CLASSIFIED.name), value_type=bytes)
     alerts = app.topic(settings.topic(ALERTS.name), value_type=bytes)
     deadletters = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
-    alerted = app.Table("alerted", partitions=ARTICLES_CLASSIFIED.partitions, value_type=bytes)
+    # Written by the dispatcher's tasks too, outside any event: the key's partition is the
+    # one Kafka's partitioner gives it, which is its partition of articles.classified.
+    alerted = app.Table("alerted", partitions=ARTICLES_CLASSIFIED.partitions, value_type=bytes,
+                        use_partitioner=True)
+    pending = app.Table("pending", partitions=ARTICLES_CLASSIFIED.partitions, value_type=bytes,
+                        use_partitioner=True)
     http = httpx.AsyncClient(timeout=settings.http_timeout)
     slack = SlackChannel(http)
     email = EmailChannel(settings.smtp())
+    in_flight: set[tuple[str, str]] = set()  # (story, slot) being attempted
+    running: set[asyncio.Task[None]] = set()  # held so that they are not collected
+    slots_free = asyncio.Semaphore(settings.max_in_flight)
+    wake = asyncio.Event()
 
-    async def send_one(sub: Subscription, channel: str, article: ClassifiedArticle,
-                       reasons: list[str]) -> DeliveryResult:
-        if channel == "slack":
-            assert sub.channels.slack is not None
-            webhook = sub.channels.slack
-            payload = render_slack(article, sub.name, reasons)
-            return await deliver(lambda: slack.send(webhook, payload),
-                                 max_attempts=settings.max_attempts,
-                                 base_delay=settings.backoff_base, max_delay=settings.backoff_max)
-        assert sub.channels.email is not None
-        message = render_email(article, sub.name, reasons, settings.smtp_sender, sub.channels.email)
-        return await deliver(lambda: email.send(message), max_attempts=settings.max_attempts,
-                             base_delay=settings.backoff_base, max_delay=settings.backoff_max)
+    def settled_of(story: str) -> dict[str, str]:
+        return orjson.loads(alerted.get(story) or b"{}")  # type: ignore[no-any-return]
+
+    def pending_of(story: str) -> PendingStory | None:
+        raw = pending.get(story)
+        return PendingStory.from_json(orjson.loads(raw)) if raw else None
+
+    def save_pending(story: str, entry: PendingStory) -> None:
+        if entry.slots:
+            pending[story] = orjson.dumps(entry.to_json())
+        elif story in pending:
+            del pending[story]
 
     async def notify_one(event: faust.EventT[bytes], key: bytes | None, value: bytes) -> None:
         article = ClassifiedArticle.from_bytes(value)
-        done: dict[str, str] = orjson.loads(alerted.get(article.story_id) or b"{}")
-        for sub in subscriptions:
-            result = sub.match(article)
-            if not result.matched:
-                continue
-            channels = [c for c, target in (("slack", sub.channels.slack),
-                                            ("email", sub.channels.email)) if target]
-            for channel in channels:
-                slot = f"{sub.name}/{channel}"
-                if slot in done:
-                    log.info("already alerted for this story; skipped",
-                             extra=fields(subscription=sub.name, channel=channel,
-                                          article_id=article.id, story_id=article.story_id))
-                    continue
-                outcome = await send_one(sub, channel, article, list(result.reasons))
-                status = "delivered" if outcome.delivered else "failed"
-                record = Alert(
-                    subscription_id=sub.name, article_id=article.id, story_id=article.story_id,
-                    title=article.title, url=article.url, source=article.source,
-                    reasons=list(result.reasons), channel=channel,
-                    outcome=status, attempts=outcome.attempts,
-                    error=outcome.error, created_at=datetime.now(UTC),
-                )
-                done[slot] = status
-                alerted[article.story_id] = orjson.dumps(done)
-                await alerts.send(key=sub.name.encode(), value=record.to_bytes())
-                if not outcome.delivered:
-                    msg = event.message
-                    letter = make_dead_letter(
-                        stage=f"notifier.deliver.{channel}", error=outcome.error or "failed",
-                        payload=msg.value, key=msg.key, topic=msg.topic,
-                        partition=msg.partition, offset=msg.offset)
-                    await deadletters.send(key=msg.key, value=letter.to_bytes())
-                # The record must be durable before the next delivery: a crash now must
-                # not make the restarted replica alert this story again.
-                await app.producer.flush()
-                log.info("alert " + status,
-                         extra=fields(subscription=sub.name, channel=channel,
-                                      article_id=article.id, attempts=outcome.attempts,
-                                      error=outcome.error))
+        story = article.story_id
+        # Re-published by `wirewatch deadletters replay`: a failed slot of the story gets
+        # a new try (a delivered one never does).
+        replay = REPLAY_HEADER in (event.headers or {})
+        entry = pending_of(story)
+        slots, known = new_slots(article, subscriptions.values(), settled_of(story),
+                                 entry.slots if entry else (), time.time(), replay=replay)
+        if known:
+            # A redelivery, a restart or a later copy of the story: alerted once only.
+            log.info("already alerted for this story; skipped", extra=fields(
+                article_id=article.id, story_id=story, slots=",".join(known)))
+        if not slots:
+            return
+        msg = event.message
+        entry = entry or PendingStory(article, msg.topic, msg.partition, msg.offset)
+        for slot in slots:
+            entry.slots[slot.key] = slot
+        save_pending(story, entry)
+        await app.producer.flush()
+        wake.set()
 
     @app.agent(source, name="notify_subscribers")
     async def notify_subscribers(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             await policy.run(event, "notifier.notify", functools.partial(notify_one, event))
+
+    async def attempt(sub: Subscription, slot: PendingSlot,
+                      article: ClassifiedArticle) -> DeliveryError | None:
+        try:
+            if slot.channel == "slack":
+                assert sub.channels.slack is not None
+                await slack.send(sub.channels.slack,
+                                 render_slack(article, sub.name, slot.reasons))
+            else:
+                assert sub.channels.email is not None
+                await email.send(render_email(article, sub.name, slot.reasons,
+                                              settings.smtp_sender, sub.channels.email))
+        except DeliveryError as exc:
+            return exc
+        return None
+
+    async def deliver(story: str, key: str) -> None:
+        try:
+            async with slots_free:
+                await deliver_slot(story, key)
+        except Exception:
+            # The slot stays pending: the next dispatch tries it again.
+            log.exception("delivery step failed", extra=fields(story_id=story, slot=key))
+            await asyncio.sleep(1.0)
+        finally:
+            in_flight.discard((story, key))
+            wake.set()
+
+    async def deliver_slot(story: str, key: str) -> None:
+        entry = pending_of(story)
+        slot = entry.slots.get(key) if entry else None
+        if entry is None or slot is None:
+            return
+        sub = subscriptions.get(slot.subscription)
+        now = time.time()
+        if sub is None:  # removed from the file since: nobody wants it any more
+            decision = Decision("failed", error=f"subscription {slot.subscription!r} "
+                                                "no longer exists")
+        else:
+            failure = await attempt(sub, slot, entry.article)
+            # Other slots of the story may have been settled meanwhile: update the
+            # entry as it is now (no await from here to the write), never a stale copy.
+            entry = pending_of(story)
+            slot = entry.slots.get(key) if entry else None
+            if entry is None or slot is None:
+                return
+            slot.attempts += 1
+            now = time.time()
+            decision = decide(
+                slot, None if failure is None else str(failure),
+                retryable=failure is not None and failure.retryable,
+                retry_after=failure.retry_after if failure else None, now=now,
+                retry_for=settings.retry_for, backoff_base=settings.backoff_base,
+                backoff_max=settings.backoff_max)
+        if decision.outcome == "retry":
+            assert decision.due_at is not None
+            slot.due_at, slot.last_error = decision.due_at, decision.error
+            save_pending(story, entry)
+            await app.producer.flush()
+            log.warning("alert delivery failed; will retry", extra=fields(
+                subscription=slot.subscription, channel=slot.channel, story_id=story,
+                attempts=slot.attempts, error=decision.error,
+                retry_in=round(decision.due_at - now, 1)))
+            return
+        await settle(story, entry, slot, decision)
+
+    async def settle(story: str, entry: PendingStory, slot: PendingSlot,
+                     decision: Decision) -> None:
+        article = entry.article
+        status = DELIVERED if decision.outcome == "delivered" else FAILED
+        settled = settled_of(story)
+        settled[slot.key] = status
+        alerted[story] = orjson.dumps(settled)
+        del entry.slots[slot.key]
+        save_pending(story, entry)
+        record = Alert(
+            subscription_id=slot.subscription, article_id=article.id, story_id=story,
+            title=article.title, url=article.url, source=article.source,
+            reasons=slot.reasons, channel=slot.channel, outcome=status,
+            attempts=max(1, slot.attempts), error=decision.error,
+            created_at=datetime.now(UTC))
+        await alerts.send(key=slot.subscription.encode(), value=record.to_bytes())
+        if status == FAILED:
+            letter = make_dead_letter(
+                stage=f"notifier.deliver.{slot.channel}",
+                error=f"subscription {slot.subscription}: {decision.error}",
+                payload=article.to_bytes(), key=story, topic=entry.topic,
+                partition=entry.partition, offset=entry.offset)
+            await deadletters.send(key=story.encode(), value=letter.to_bytes())
+        # Durable before the next step: a restarted replica must not alert this again.
+        await app.producer.flush()
+        log.info("alert " + status, extra=fields(
+            subscription=slot.subscription, channel=slot.channel, article_id=article.id,
+            story_id=story, attempts=slot.attempts, error=decision.error))
+
+    def ready() -> bool:
+        tables: Any = app.tables  # the TableManager, wider than TableManagerT
+        return bool(tables.recovery.completed.is_set()) and not app.rebalancing
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def dispatch() -> None:
+        """Starts a task for every due slot not already being attempted."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=settings.dispatch_interval)
+            wake.clear()
+            if not ready():
+                continue
+            now = time.time()
+            for story, raw in list(pending.items()):
+                entry = PendingStory.from_json(orjson.loads(raw))
+                for key, slot in entry.slots.items():
+                    if slot.due_at <= now and (story, key) not in in_flight:
+                        in_flight.add((story, key))
+                        task = asyncio.create_task(deliver(story, key))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
 
     @app.service
     class HttpClientCloser(faust.Service):

@@ -1,14 +1,14 @@
-"""Delivery channels: Slack incoming webhooks and SMTP email, with a shared retry policy.
+"""Delivery channels: Slack incoming webhooks and SMTP email, and how alerts look in them.
 
-Each channel has one constructor and one ``send`` method; failures raise
-:class:`DeliveryError` whose message starts with the channel's name and never contains a
-webhook URL or a password.
+Each channel has one constructor and one ``send`` method, which makes one attempt;
+failures raise :class:`DeliveryError`, which says whether trying again may help, and
+whose message starts with the channel's name and never contains a webhook URL or a
+password. When to try again is the notifier's (``deliveries.decide``).
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -16,25 +16,16 @@ from email.utils import make_msgid
 import aiosmtplib
 import httpx
 from pydantic import SecretStr
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
 
 from schemas.article_classified import ClassifiedArticle
 from wirewatch.http import is_transient_status, retry_after_seconds
 
 __all__ = [
     "DeliveryError",
-    "DeliveryResult",
     "EmailChannel",
     "SlackChannel",
     "SmtpConfig",
     "cut",
-    "deliver",
     "render_email",
     "render_slack",
     "safe_link",
@@ -183,6 +174,9 @@ class SlackChannel:
         except httpx.TransportError as exc:
             raise DeliveryError(f"slack: connection failed ({type(exc).__name__})",
                                 retryable=True) from None
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"slack: request failed ({type(exc).__name__})",
+                                retryable=False) from None
         if response.status_code == 200:
             return
         detail = response.text[:200].strip()
@@ -234,48 +228,3 @@ class EmailChannel:
                                 retryable=exc.code >= 400 and exc.code < 500) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"email: {type(exc).__name__}: {exc}", retryable=True) from None
-
-
-@dataclass(frozen=True)
-class DeliveryResult:
-    """Outcome of a delivery with retries."""
-
-    delivered: bool
-    attempts: int
-    error: str | None = None
-
-
-async def deliver(
-    send: Callable[[], Awaitable[None]],
-    *,
-    max_attempts: int,
-    base_delay: float,
-    max_delay: float,
-) -> DeliveryResult:
-    """Call ``send`` until it succeeds, a non-retryable error, or ``max_attempts``.
-
-    Waits grow exponentially with jitter; a server's Retry-After is honoured (capped by
-    ``max_delay``).
-    """
-    backoff = wait_exponential_jitter(initial=base_delay, max=max_delay, jitter=base_delay)
-
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, DeliveryError) and exc.retry_after is not None:
-            return min(exc.retry_after, max_delay)
-        return float(backoff(state))
-
-    attempts = 0
-    try:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(max_attempts),
-            wait=wait,
-            retry=retry_if_exception(lambda e: isinstance(e, DeliveryError) and e.retryable),
-            reraise=True,
-        ):
-            with attempt:
-                attempts += 1
-                await send()
-    except DeliveryError as exc:
-        return DeliveryResult(False, attempts, str(exc))
-    return DeliveryResult(True, attempts)

@@ -25,10 +25,17 @@ class Settings(CommonSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_sender: str = "wirewatch@localhost"
-    max_attempts: int = Field(default=5, ge=1, le=20, description="Tries per delivery.")
-    backoff_base: float = Field(default=0.5, gt=0, le=60, description="First retry wait, s.")
-    backoff_max: float = Field(default=30, gt=0, le=600, description="Longest wait, s.")
-    http_timeout: float = Field(default=10, gt=0, le=120)
+    retry_for: float = Field(default=86_400, gt=0,
+                             description="How long a delivery that fails for a passing reason "
+                                         "is tried again, s (from its first attempt).")
+    backoff_base: float = Field(default=1, gt=0, le=60, description="First retry wait, s.")
+    backoff_max: float = Field(default=600, gt=0, le=3600, description="Longest wait, s.")
+    http_timeout: float = Field(default=10, gt=0, le=120,
+                                description="Deadline of one Slack or SMTP attempt, s.")
+    max_in_flight: int = Field(default=16, ge=1, le=256,
+                               description="Deliveries attempted at once.")
+    dispatch_interval: float = Field(default=0.5, gt=0, le=10,
+                                     description="How often due retries are looked for, s.")
 
     def smtp(self) -> SmtpConfig:
         return SmtpConfig(self.smtp_host, self.smtp_port, self.smtp_sender, self.smtp_username,

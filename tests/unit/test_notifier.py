@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import httpx
+import orjson
 import pytest
 from pydantic import SecretStr
 
@@ -8,10 +9,10 @@ from schemas.article_classified import ClassifiedArticle, TopicTag
 from services.notifier.channels import (
     DeliveryError,
     SlackChannel,
-    deliver,
     render_email,
     render_slack,
 )
+from services.notifier.deliveries import PendingSlot, PendingStory, decide, new_slots
 from services.notifier.matching import canonical_tokens
 from services.notifier.subscriptions import SubscriptionError, parse_subscriptions
 
@@ -121,41 +122,92 @@ def test_email_subject_is_one_line_even_when_the_headline_is_not():
         assert "\n" not in message["Subject"] and message.as_bytes()
 
 
-async def test_slack_429_retry_after_is_honoured_then_delivered():
-    calls = []
-
+@pytest.mark.parametrize(("status", "headers", "retryable", "after"), [
+    (429, {"Retry-After": "7"}, True, 7.0),
+    (503, {"Retry-After": "Tue, 06 Jan 2099 12:00:00 GMT"}, True, None),
+    (500, {}, True, None),
+    (404, {}, False, None),
+    (400, {}, False, None),
+])
+async def test_slack_errors_say_whether_to_try_again_and_hide_the_url(status, headers,
+                                                                     retryable, after):
     def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        if len(calls) == 1:
-            return httpx.Response(429, headers={"Retry-After": "0"})
-        return httpx.Response(200, text="ok")
+        return httpx.Response(status, headers=headers, text="no_service")
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        slack = SlackChannel(client)
-        result = await deliver(lambda: slack.send(SecretStr("https://h.example/x"), {"text": "t"}),
-                               max_attempts=3, base_delay=0.01, max_delay=0.05)
-    assert result.delivered and result.attempts == 2
+        with pytest.raises(DeliveryError) as info:
+            await SlackChannel(client).send(SecretStr("https://h.example/very-secret"),
+                                            {"text": "t"})
+    assert info.value.retryable is retryable and "secret" not in str(info.value)
+    assert str(info.value) == f"slack: HTTP {status} no_service"
+    if after is not None:
+        assert info.value.retry_after == after
+    elif "Retry-After" in headers:
+        assert info.value.retry_after is not None and info.value.retry_after > 1e6
 
 
-async def test_permanent_failure_stops_and_hides_the_url():
+async def test_a_hanging_webhook_is_a_retryable_timeout():
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(404, text="no_service")
+        raise httpx.ReadTimeout("slow", request=request)
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
-        slack = SlackChannel(client)
-        result = await deliver(
-            lambda: slack.send(SecretStr("https://h.example/very-secret"), {"text": "t"}),
-            max_attempts=5, base_delay=0.01, max_delay=0.05)
-    assert not result.delivered and result.attempts == 1
-    assert result.error == "slack: HTTP 404 no_service"
+        with pytest.raises(DeliveryError, match="timed out") as info:
+            await SlackChannel(client).send(SecretStr("https://h.example/x"), {"text": "t"})
+    assert info.value.retryable
 
 
-async def test_retries_are_bounded():
-    async def always_down() -> None:
-        raise DeliveryError("email: down", retryable=True)
+def _slot(attempts: int, first_at: float = 1000.0) -> PendingSlot:
+    return PendingSlot("desk", "slack", ["keywords: port"], first_at, first_at, attempts)
 
-    result = await deliver(always_down, max_attempts=3, base_delay=0.01, max_delay=0.02)
-    assert (result.delivered, result.attempts, result.error) == (False, 3, "email: down")
+
+def _decide(slot: PendingSlot, error: str | None = "slack: HTTP 503", *, retryable=True,
+            retry_after=None, now=1000.0, retry_for=86_400.0):
+    return decide(slot, error, retryable=retryable, retry_after=retry_after, now=now,
+                  retry_for=retry_for, backoff_base=1.0, backoff_max=600.0)
+
+
+def test_delivery_decisions():
+    assert _decide(_slot(1), None).outcome == "delivered"
+    permanent = _decide(_slot(1), "slack: HTTP 404", retryable=False)
+    assert (permanent.outcome, permanent.error) == ("failed", "slack: HTTP 404")
+    waits = [_decide(_slot(n)).due_at - 1000.0 for n in (1, 2, 3, 4, 12)]
+    for wait, expected in zip(waits, (1, 2, 4, 8, 600), strict=True):
+        assert expected * 0.8 <= wait <= expected * 1.2  # exponential, jittered, capped
+    assert _decide(_slot(1), retry_after=30.0).due_at == 1030.0  # the server's wish
+    assert _decide(_slot(1), retry_after=9999.0).due_at == 1600.0  # capped by backoff_max
+
+
+def test_retries_stop_after_the_retry_window():
+    day = 86_400.0
+    late = _decide(_slot(40, first_at=0.0), now=day - 100)
+    assert late.outcome == "failed" and "still failing after 40 attempts" in late.error
+    assert _decide(_slot(40, first_at=0.0), now=day - 1000).outcome == "retry"
+
+
+def test_new_slots_skip_settled_and_pending_ones_unless_replayed():
+    subs = parse_subscriptions({"subscriptions": [
+        {"name": "desk", "channels": {"slack": "https://h.example/x", "email": "a@b.org"},
+         "rules": {"keywords": ["port"]}},
+        {"name": "other", "channels": {"email": "c@d.org"}, "rules": {"keywords": ["zzz"]}},
+    ]}, "t.yaml")
+    a = article("Port hit", "Drones hit the port.")
+    fresh, known = new_slots(a, subs, {}, [], now=5.0)
+    assert [(s.key, s.due_at, s.reasons) for s in fresh] == [
+        ("desk/slack", 5.0, ["keywords: port"]), ("desk/email", 5.0, ["keywords: port"])]
+    assert known == []
+    fresh, known = new_slots(a, subs, {"desk/slack": "delivered"}, [], 5.0)
+    assert [s.key for s in fresh] == ["desk/email"] and known == ["desk/slack"]
+    assert new_slots(a, subs, {"desk/slack": "failed"}, ["desk/email"], 5.0) == (
+        [], ["desk/slack", "desk/email"])
+    replayed, known = new_slots(a, subs, {"desk/slack": "failed", "desk/email": "delivered"},
+                                [], 5.0, replay=True)
+    assert [s.key for s in replayed] == ["desk/slack"] and known == ["desk/email"]
+
+
+def test_a_pending_story_round_trips():
+    entry = PendingStory(article("T", "B", topics=["strikes"]), "articles.classified", 1, 7,
+                         {"desk/slack": _slot(2)})
+    assert PendingStory.from_json(orjson.loads(orjson.dumps(entry.to_json()))) == entry
 
 
 def _texts(payload: dict) -> list[str]:

@@ -23,6 +23,7 @@ __all__ = [
     "DEDUP_BANDS",
     "DEDUP_VOTES",
     "FETCHER_STATE",
+    "STATE_MAX_BYTES",
     "TopicPlan",
     "create_topics",
     "delete_topics",
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 DEDUP_BANDS = "dedup.bands"
 DEDUP_VOTES = "dedup.votes"
 FETCHER_STATE = "fetcher.state"
+STATE_MAX_BYTES = 8 * 1024 * 1024
 BANDS_RETENTION_DAYS = 15
 
 
@@ -56,7 +58,10 @@ def plan() -> list[TopicPlan]:
         TopicPlan(DEDUP_BANDS, 8, {"retention.ms": str(BANDS_RETENTION_DAYS * 86_400_000)}),
         TopicPlan(DEDUP_VOTES, 4),
         # One record per feed, newest wins: compaction keeps the state forever and small.
-        TopicPlan(FETCHER_STATE, 8, {"cleanup.policy": "compact"}),
+        # A feed's state lists the ids of all the items it still shows: up to a few MB
+        # for a feed of tens of thousands of items.
+        TopicPlan(FETCHER_STATE, 8, {"cleanup.policy": "compact",
+                                     "max.message.bytes": str(STATE_MAX_BYTES)}),
     ]
     # The changelogs of the faust tables, named as faust names them ("<app>-<table>-
     # changelog"). faust would create them itself when a worker starts, but a broker can

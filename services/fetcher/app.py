@@ -30,7 +30,7 @@ from services.fetcher.settings import Settings
 from wirewatch.deadletters import make_dead_letter
 from wirewatch.http import backoff_delay, is_transient_status, retry_after_seconds
 from wirewatch.logs import fields
-from wirewatch.topology import FETCHER_STATE
+from wirewatch.topology import FETCHER_STATE, STATE_MAX_BYTES
 
 __all__ = ["SERVICE", "Fetcher"]
 
@@ -118,10 +118,12 @@ class Fetcher:
         """Run until :meth:`stop`; the consumer and producer are closed on the way out."""
         s = self.settings
         self._producer = AIOKafkaProducer(bootstrap_servers=s.bootstrap_servers, acks="all",
-                                          enable_idempotence=True, linger_ms=10)
+                                          enable_idempotence=True, linger_ms=10,
+                                          max_request_size=STATE_MAX_BYTES)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_servers, group_id=s.group(SERVICE),
             enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=STATE_MAX_BYTES,
             session_timeout_ms=int(s.session_timeout * 1000),
             heartbeat_interval_ms=int(s.heartbeat_interval * 1000))
         await self._producer.start()
@@ -244,8 +246,9 @@ class Fetcher:
 
     async def _publish_new(self, feed: FeedConfig, state: FeedState, got: Download) -> None:
         assert self._producer is not None
-        parsed = parse_feed(got.content, feed.url, feed.source, datetime.now(UTC),
-                            got.headers.get("Content-Type"))
+        # Parsing a big feed takes a while: in a thread, the other feeds' fetches go on.
+        parsed = await asyncio.to_thread(parse_feed, got.content, feed.url, feed.source,
+                                         datetime.now(UTC), got.headers.get("Content-Type"))
         if parsed.warning:
             log.warning("feed is malformed but readable",
                         extra=fields(feed=feed.url, problem=parsed.warning))

@@ -66,7 +66,7 @@ async def download(
     except httpx.InvalidURL as exc:
         raise FeedError(f"unusable URL {url!r}: {exc}") from None
     except httpx.HTTPError as exc:
-        raise FeedError(f"{type(exc).__name__}: {exc or 'no detail'}") from None
+        raise FeedError(f"{type(exc).__name__}: {str(exc) or 'no detail'}") from None
 
 
 async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:

@@ -7,6 +7,7 @@ from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from schemas.base import Event, MessageDecodeError
 from schemas.deadletter import DeadLetter
+from schemas.story import Story, StoryMember
 from schemas.topics import PUBLIC_TOPICS, TopicSpec
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "Event",
     "MessageDecodeError",
     "RawArticle",
+    "Story",
+    "StoryMember",
     "TopicSpec",
     "TopicTag",
     "UniqueArticle",

@@ -11,6 +11,7 @@ from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from schemas.base import Event
 from schemas.deadletter import DeadLetter
+from schemas.story import Story
 
 __all__ = [
     "ALERTS",
@@ -20,6 +21,7 @@ __all__ = [
     "ARTICLES_UNIQUE",
     "DEADLETTERS",
     "PUBLIC_TOPICS",
+    "STORIES",
     "TopicSpec",
 ]
 
@@ -55,6 +57,10 @@ ALERTS = TopicSpec(
     "alerts", "subscription id", Alert, 4,
     "One record per delivery attempt outcome of a subscription's alert.",
 )
+STORIES = TopicSpec(
+    "stories", "story id", Story, 4,
+    "One record per story, re-published whenever a copy joins it (compacted).",
+)
 DEADLETTERS = TopicSpec(
     "deadletters", "original key", DeadLetter, 4,
     "Messages a service could not process, with stage, origin and reason.",
@@ -65,6 +71,7 @@ PUBLIC_TOPICS: tuple[TopicSpec, ...] = (
     ARTICLES_UNIQUE,
     ARTICLES_DUPLICATES,
     ARTICLES_CLASSIFIED,
+    STORIES,
     ALERTS,
     DEADLETTERS,
 )

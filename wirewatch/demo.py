@@ -20,6 +20,7 @@ from schemas.article_classified import ClassifiedArticle
 from schemas.article_duplicate import DuplicateArticle
 from schemas.article_raw import RawArticle
 from schemas.deadletter import DeadLetter
+from schemas.story import Story
 from schemas.topics import (
     ALERTS,
     ARTICLES_CLASSIFIED,
@@ -27,6 +28,7 @@ from schemas.topics import (
     ARTICLES_RAW,
     ARTICLES_UNIQUE,
     DEADLETTERS,
+    STORIES,
 )
 from wirewatch.kafka import consume
 from wirewatch.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
@@ -75,10 +77,12 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     counts: Counter[str] = Counter()
     seen: set[tuple[str, bytes]] = set()
     topics = {namespace + t.name: t for t in (ARTICLES_RAW, ARTICLES_UNIQUE, ARTICLES_DUPLICATES,
-                                              ARTICLES_CLASSIFIED, ALERTS, DEADLETTERS)}
+                                              ARTICLES_CLASSIFIED, STORIES, ALERTS,
+                                              DEADLETTERS)}
     titles: dict[str, str] = {}
     # See config/subscriptions.demo.yaml and demo/stories.py.
-    expected_alerts, expected_articles = 5, 8
+    expected_alerts, expected_articles, expected_republished = 5, 8, 3
+    republished: set[str] = set()
 
     async def narrate() -> None:
         async for record in consume(bootstrap, list(topics), idle_timeout=None):
@@ -86,7 +90,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
             value = record.value or b""
             # At-least-once: an article's record may come twice; tell it once. Alerts and
             # dead letters are not keyed by article, so there the whole record counts.
-            keyed_by_article = spec not in (ALERTS, DEADLETTERS)
+            keyed_by_article = spec not in (ALERTS, DEADLETTERS, STORIES)
             identity = (spec.name, record.key if keyed_by_article and record.key else value)
             if identity in seen:
                 continue
@@ -113,12 +117,23 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
                 counts[f"alert-{alert.outcome}"] += 1
                 _say("alert", f"{alert.subscription_id} → {alert.channel} {alert.outcome}: "
                      f"{alert.title} ({'; '.join(alert.reasons)})")
+            elif spec is STORIES:
+                story = Story.from_bytes(value)
+                if story.copy_count:
+                    republished.add(story.story_id)
+                    outlets = list(dict.fromkeys(m.source for m in (story.origin, *story.copies)))
+                    first = story.origin
+                    when = (first.published_at or first.fetched_at).strftime("%d %b %H:%M")
+                    _say("story", f"“{first.title or titles.get(first.article_id, '')}” "
+                         f"republished by {story.source_count} outlets: {', '.join(outlets)} "
+                         f"(first published by {first.source}, {when})")
             elif spec is DEADLETTERS:
                 letter = DeadLetter.from_bytes(value)
                 _say("deadletter", f"{letter.stage}: {letter.error}")
             decided = counts["articles.unique"] + counts["articles.duplicates"]
             if (counts["alerts"] >= expected_alerts and counts["articles.classified"] >= 5
-                    and decided >= expected_articles):
+                    and decided >= expected_articles
+                    and len(republished) >= expected_republished):
                 return
 
     async def watch() -> None:
@@ -145,6 +160,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     print(f"  fetched            {counts['articles.raw']}")
     print(f"  unique             {counts['articles.unique']}")
     print(f"  duplicates removed {counts['articles.duplicates']}")
+    print(f"  stories republished {len(republished)} (topic stories)")
     print(f"  classified         {counts['articles.classified']}")
     print(f"  alerts delivered   {counts['alert-delivered']} "
           f"(Slack receiver got {len(slack.received)}, SMTP server got {len(smtp.messages)})")

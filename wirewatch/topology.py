@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.offset import OffsetRequest
 
-from schemas.topics import ARTICLES_CLASSIFIED, PUBLIC_TOPICS
+from schemas.topics import ARTICLES_CLASSIFIED, PUBLIC_TOPICS, STORIES
 from wirewatch.kafka import admin
 from wirewatch.logs import fields
 
@@ -51,7 +51,11 @@ class TopicPlan:
 
 def plan() -> list[TopicPlan]:
     """All topics of the pipeline."""
-    topics = [TopicPlan(spec.name, spec.partitions) for spec in PUBLIC_TOPICS]
+    # The story trail is a table: its latest record per story is what counts.
+    compacted = {STORIES.name}
+    topics = [TopicPlan(spec.name, spec.partitions,
+                        {"cleanup.policy": "compact"} if spec.name in compacted else {})
+              for spec in PUBLIC_TOPICS]
     topics += [
         # dedup rebuilds its band index by replaying this topic, so it keeps at least
         # DEDUP_RETENTION_DAYS (14 by default) of registrations.
@@ -72,6 +76,7 @@ def plan() -> list[TopicPlan]:
     topics += [
         TopicPlan("dedup-pending-changelog", 4, compact),
         TopicPlan("dedup-verdicts-changelog", 4, compact),
+        TopicPlan("dedup-trails-changelog", 4, compact),
         TopicPlan("notifier-alerted-changelog", ARTICLES_CLASSIFIED.partitions, compact),
         TopicPlan("notifier-pending-changelog", ARTICLES_CLASSIFIED.partitions, compact),
     ]

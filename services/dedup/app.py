@@ -10,7 +10,9 @@
 3. ``decide_articles`` reads ``dedup.votes``, waits for every band's answer and publishes
    to ``articles.unique`` or ``articles.duplicates``. When the earlier copy it matched has
    no story recorded in the band yet (it was itself being decided), it asks that copy's
-   partition over the same topic (see ``Pending``).
+   partition over the same topic (see ``Pending``). Each verdict also sends the article
+   to its story's partition of ``dedup.votes``, where the story's trail (``trails``
+   table) takes it in and the story's record is published to ``stories``.
 
 Because a band key always lives on one partition, two copies that arrived on different
 partitions of ``articles.raw`` (or at different replicas) still meet in stage 2.
@@ -27,16 +29,19 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, cast
 
 import faust
+import orjson
 from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from schemas.article_raw import RawArticle
 from schemas.base import MessageDecodeError
-from schemas.topics import ARTICLES_DUPLICATES, ARTICLES_RAW, ARTICLES_UNIQUE
+from schemas.topics import ARTICLES_DUPLICATES, ARTICLES_RAW, ARTICLES_UNIQUE, STORIES
 from services.dedup.index import BandIndex, registrations, story_marks
 from services.dedup.logic import fingerprint
 from services.dedup.protocol import (
@@ -44,10 +49,12 @@ from services.dedup.protocol import (
     BandStory,
     Batcher,
     ItemTooLarge,
+    StoryJoin,
     VoteAnswer,
     VoteArticle,
     VoteArticles,
     VoteAsk,
+    VoteJoins,
     VoteReplies,
     VoteReply,
     decode_band_message,
@@ -55,6 +62,7 @@ from services.dedup.protocol import (
     partition_for,
 )
 from services.dedup.settings import Settings
+from services.dedup.stories import StoryTrail, join, member_of
 from services.dedup.verdicts import Pending, Verdict, answer_for, render
 from wirewatch.kafka import read_partition
 from wirewatch.logs import fields
@@ -67,6 +75,17 @@ SERVICE = "dedup"
 log = logging.getLogger("wirewatch.dedup")
 
 Vote = VoteArticle | VoteReply | VoteAsk | VoteAnswer
+
+
+@dataclass
+class DecideBatch:
+    """What one batch of the decide stage gathers and writes once at its end."""
+
+    undecided: dict[str, Pending] = field(default_factory=dict)
+    marks: Batcher = field(default_factory=lambda: Batcher(BandStory, "marks"))
+    joins: Batcher = field(default_factory=lambda: Batcher(VoteJoins, "joins"))
+    trails: dict[str, StoryTrail] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
 
 
 def _partitions(name: str) -> int:
@@ -96,6 +115,9 @@ def create_app(settings: Settings) -> faust.App:
                               use_partitioner=True)
     verdict_table = app.Table("verdicts", partitions=vote_partitions, value_type=bytes,
                               use_partitioner=True)
+    trail_table = app.Table("trails", partitions=vote_partitions, value_type=bytes,
+                            use_partitioner=True)
+    stories_topic = app.topic(settings.topic(STORIES.name), value_type=bytes)
 
     async def send_batches(topic: faust.TopicT, batcher: Batcher, stage: str) -> None:
         for partition, value in batcher.drain():
@@ -215,7 +237,7 @@ def create_app(settings: Settings) -> faust.App:
         key = vote.target if isinstance(vote, VoteAsk) else vote.article_id
         await votes_topic.send(key=key.encode(), value=vote.to_bytes())
 
-    async def on_vote(undecided: dict[str, Pending], stories: Batcher,
+    async def on_vote(undecided: dict[str, Pending], batch: DecideBatch,
                       article_id: str, vote: Vote) -> None:
         decided = verdict_table.get(article_id)
         if decided is not None:
@@ -244,13 +266,24 @@ def create_app(settings: Settings) -> faust.App:
             undecided[article_id] = pending
             return
         undecided.pop(article_id, None)
-        await conclude(pending, step.verdict, stories)
+        await conclude(pending, step.verdict, batch)
 
-    async def decide_one(undecided: dict[str, Pending], stories: Batcher,
-                         key: bytes | None, value: bytes) -> None:
+    def join_one(trails: dict[str, StoryTrail], changed: set[str], item: StoryJoin) -> None:
+        trail = trails.get(item.story_id)
+        if trail is None and (raw := trail_table.get(item.story_id)) is not None:
+            trail = StoryTrail.from_json(orjson.loads(raw))
+        trail, did_change = join(trail, item.story_id, item.member, datetime.now(UTC))
+        trails[item.story_id] = trail
+        if did_change:
+            changed.add(item.story_id)
+
+    async def decide_one(batch: DecideBatch, key: bytes | None, value: bytes) -> None:
         message = decode_vote_message(value)
-        vote = partial(on_vote, undecided, stories)
-        if isinstance(message, VoteArticles):
+        vote = partial(on_vote, batch.undecided, batch)
+        if isinstance(message, VoteJoins):
+            for joined in message.joins:
+                join_one(batch.trails, batch.changed, joined)
+        elif isinstance(message, VoteArticles):
             for item in message.articles:
                 await vote(item.article.id, item)
         elif isinstance(message, VoteReplies):
@@ -264,22 +297,34 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(votes_topic, name="decide_articles")
     async def decide_articles(stream: faust.StreamT[bytes]) -> None:
         async for events in batches(stream):
-            undecided: dict[str, Pending] = {}  # the batch's undecided articles, written once
-            stories = Batcher(BandStory, "marks")
-            handler = partial(decide_one, undecided, stories)
+            batch = DecideBatch()
+            handler = partial(decide_one, batch)
             for event in events:
                 await policy.run(event, "dedup.decide", handler)
-            for article_id, pending in undecided.items():
+            for article_id, pending in batch.undecided.items():
                 pending_table[article_id] = pending.to_bytes()
-            await send_batches(bands_topic, stories, "dedup.decide.send")
+            for story_id in sorted(batch.changed):
+                trail = batch.trails[story_id]
+                trail_table[story_id] = orjson.dumps(trail.to_json())
+                await policy.retrying("dedup.decide.send", partial(
+                    stories_topic.send, key=story_id.encode(),
+                    value=trail.record().to_bytes()))
+            await send_batches(bands_topic, batch.marks, "dedup.decide.send")
+            await send_batches(votes_topic, batch.joins, "dedup.decide.send")
 
-    async def conclude(pending: Pending, verdict: Verdict, stories: Batcher) -> None:
+    async def conclude(pending: Pending, verdict: Verdict, batch: DecideBatch) -> None:
         article = pending.article
         assert article is not None
         await publish(article, verdict)
         verdict_table[article.id] = verdict.to_bytes()
         if article.id in pending_table:
             del pending_table[article.id]
+        # The story's trail lives on the story's partition: the join travels there.
+        story_id = verdict.story_id or article.id
+        similarity = 1.0 if verdict.original is None else verdict.original.similarity
+        batch.joins.add(partition_for(story_id, vote_partitions), {
+            "story_id": story_id, "member": member_of(article, similarity).model_dump(
+                mode="json")})
         if verdict.original is None:
             log.info("unique article", extra=fields(article_id=article.id, source=article.source))
             return
@@ -293,7 +338,7 @@ def create_app(settings: Settings) -> faust.App:
         marks = story_marks(article.id, verdict.story_id or article.id, pending.band_keys,
                             params, partitions=band_partitions)
         for partition, item in marks.items():
-            stories.add(partition, item)
+            batch.marks.add(partition, item)
 
     @app.timer(settings.ask_retry)  # type: ignore[untyped-decorator]
     async def retry_lookups() -> None:

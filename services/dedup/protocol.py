@@ -25,11 +25,33 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.article_raw import RawArticle
 from schemas.base import Event, MessageDecodeError
+from schemas.story import StoryMember
 
-__all__ = ["BandMatches", "BandMessage", "BandRegister", "BandStory", "Batcher", "Entry",
-           "ItemTooLarge", "MatchOut", "Registration", "StoryMark", "VoteAnswer", "VoteArticle",
-           "VoteArticles", "VoteAsk", "VoteMessage", "VoteReplies", "VoteReply", "band_partition",
-           "decode_band_message", "decode_vote_message", "partition_for"]
+__all__ = [
+    "BandMatches",
+    "BandMessage",
+    "BandRegister",
+    "BandStory",
+    "Batcher",
+    "Entry",
+    "ItemTooLarge",
+    "MatchOut",
+    "Registration",
+    "StoryJoin",
+    "StoryMark",
+    "VoteAnswer",
+    "VoteArticle",
+    "VoteArticles",
+    "VoteAsk",
+    "VoteJoins",
+    "VoteMessage",
+    "VoteReplies",
+    "VoteReply",
+    "band_partition",
+    "decode_band_message",
+    "decode_vote_message",
+    "partition_for",
+]
 
 
 def partition_for(key: str, partitions: int) -> int:
@@ -154,12 +176,27 @@ class VoteAnswer(Event):
     next: str | None = None
 
 
+class StoryJoin(Part):
+    """A copy (or the first copy) joins its story: sent to the story's partition."""
+
+    story_id: str
+    member: StoryMember
+
+
+class VoteJoins(Event):
+    """Story joins for one partition of ``dedup.votes``."""
+
+    op: Literal["joins"] = "joins"
+    joins: list[StoryJoin]
+
+
 BandMessage = BandRegister | BandStory
-VoteMessage = VoteArticles | VoteReplies | VoteAsk | VoteAnswer
+VoteMessage = VoteArticles | VoteReplies | VoteAsk | VoteAnswer | VoteJoins
 _BAND_KINDS: dict[str, type[BandRegister | BandStory]] = {
     "register": BandRegister, "story": BandStory}
-_VOTE_KINDS: dict[str, type[VoteArticles | VoteReplies | VoteAsk | VoteAnswer]] = {
-    "articles": VoteArticles, "replies": VoteReplies, "ask": VoteAsk, "answer": VoteAnswer}
+_VOTE_KINDS: dict[str, type[VoteMessage]] = {
+    "articles": VoteArticles, "replies": VoteReplies, "ask": VoteAsk, "answer": VoteAnswer,
+    "joins": VoteJoins}
 
 
 def _decode(raw: bytes, kinds: dict[str, type[Any]], topic: str) -> Any:

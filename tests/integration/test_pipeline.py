@@ -16,6 +16,7 @@ from schemas import (
     DeadLetter,
     DuplicateArticle,
     RawArticle,
+    Story,
     UniqueArticle,
 )
 from services.classifier.model import TopicModel
@@ -75,6 +76,23 @@ async def test_feeds_to_slack_and_email_exactly_once(tmp_path, namespace, bootst
     duplicates = await collect(bootstrap, namespace + "articles.duplicates", lambda v: False, 5)
     assert len({UniqueArticle.from_bytes(v).story_id for _, v in uniques}) == 5
     assert len({DuplicateArticle.from_bytes(v).id for _, v in duplicates}) == 3
+
+    # The story trail: the latest record of each story names its copies, and its origin
+    # is the copy published first, whichever dedup read first.
+    def trails_complete(values: list[bytes]) -> bool:
+        latest = {s.story_id: s for s in map(Story.from_bytes, values)}
+        return len(latest) >= 5 and sum(1 for s in latest.values() if s.copy_count) >= 3
+
+    records = await collect(bootstrap, namespace + "stories", trails_complete)
+    latest = {s.story_id: s for s in (Story.from_bytes(v) for _, v in records)}
+    assert set(latest) == {UniqueArticle.from_bytes(v).story_id for _, v in uniques}
+    republished = [s for s in latest.values() if s.copy_count]
+    assert len(republished) == 3
+    for story in republished:
+        assert story.copy_count == 1 and story.source_count == 2
+        (copy,) = story.copies
+        assert story.origin.published_at and copy.published_at
+        assert story.origin.published_at <= copy.published_at
 
     # The classified articles carry the trained model's tags, its version and evidence
     # sentences taken from the article.

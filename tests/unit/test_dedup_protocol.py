@@ -87,5 +87,6 @@ def test_a_bad_band_message_says_what_is_wrong(raw, error):
 
 
 def test_a_vote_message_with_an_unknown_op_is_refused():
-    with pytest.raises(MessageDecodeError, match="not one of answer, articles, ask, replies"):
+    with pytest.raises(MessageDecodeError,
+                       match="not one of answer, articles, ask, joins, replies"):
         decode_vote_message(b'{"op": "reply", "article_id": 5}')

@@ -10,7 +10,12 @@ reads every output topic back and reports, from the records' broker timestamps:
   (of a burst by default; ``--rate`` publishes at a steady rate instead);
 * how many copies dedup caught and whether any article was called a copy of a story it
   does not belong to;
-* each service's peak resident memory.
+* each service's peak resident memory;
+* datasketch's MinHashLSH timed on the same articles in this process (shingling
+  included), the library a user would pick instead of dedup.
+
+The last line of the output is one JSON object with the run's figures (also written to
+``.run/bench/last.json``).
 
 ``--only classifier`` runs the classifier alone on real articles (the texts of the
 labelled topic corpus, repeated under new ids) published straight to ``articles.unique``.
@@ -34,8 +39,10 @@ import orjson
 import yaml
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
+from bench.baseline import datasketch_per_s
 from schemas.article_unique import UniqueArticle
 from services.classifier.corpus import load_articles
+from services.dedup.settings import Settings as DedupSettings
 from wirewatch.kafka import consume, group_assignment, producer
 from wirewatch.localrig import Pipeline, SlackReceiver, SmtpSink
 from wirewatch.synthetic import SyntheticItem, stream
@@ -63,6 +70,22 @@ def percentiles(values: Sequence[float]) -> str:
         return f"p50 {values[0]:.0f} ms"
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return f"p50 {cuts[49]:.0f} ms  p95 {cuts[94]:.0f} ms  p99 {cuts[98]:.0f} ms"
+
+
+def cuts(values: Sequence[float]) -> dict[str, float] | None:
+    """p50, p95 and p99 of latencies in ms, for the JSON line."""
+    if not values:
+        return None
+    if len(values) == 1:
+        return {"p50": values[0], "p95": values[0], "p99": values[0]}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(q[49], 1), "p95": round(q[94], 1), "p99": round(q[98], 1)}
+
+
+def per_s(count: int, first_ms: int | None, last_ms: int | None) -> float | None:
+    if not count or first_ms is None or last_ms is None:
+        return None
+    return round(count / (max(last_ms - first_ms, 1) / 1000), 1)
 
 
 def rate(count: int, first_ms: int | None, last_ms: int | None) -> str:
@@ -143,6 +166,47 @@ def corpus_items(count: int) -> list[SyntheticItem]:
             id=f"bc-{i:06d}", url=a.url or f"https://corpus.example/{a.id}", source=a.source,
             title=a.title, body=a.body, fetched_at=now, story_id=f"bc-{i:06d}")))
     return items
+
+
+def summary(items: list[SyntheticItem], seen: Observed, stages: Sequence[str],
+            rss_growth: dict[str, float], baseline_per_s: float | None) -> dict[str, object]:
+    """The run in one JSON-ready mapping (printed as the benchmark's last line)."""
+    story = {i.article.id: i.copy_of or i.article.id for i in items}
+    entered = seen.raw or seen.verdict
+    first_in = min(entered.values())
+    unique_ts = {a: ts for a, ts in seen.verdict.items() if a not in seen.duplicate_of}
+    outputs = [*seen.verdict.values(), *seen.classified.values(), *(t for _, t in seen.alerts)]
+    first_classified = min(seen.classified.values(), default=None)
+    dedup_per_s = per_s(len(seen.verdict), first_in, max(seen.verdict.values(), default=None))
+    out: dict[str, object] = {
+        "articles": len(items),
+        "stages": list(stages),
+        "end_to_end_per_s": per_s(len(items), first_in, max(outputs, default=None)),
+        "dedup_per_s": dedup_per_s if "dedup" in stages else None,
+        "classifier_per_s": per_s(len(seen.classified),
+                                  min(seen.verdict.values(), default=None) if seen.raw
+                                  else first_in, max(seen.classified.values(), default=None)),
+        "alerts_per_s": per_s(len(seen.alerts), first_classified,
+                              max((t for _, t in seen.alerts), default=None)),
+        "latency_ms": {
+            "raw_to_unique": cuts([ts - entered[a] for a, ts in unique_ts.items()
+                                   if a in seen.raw]),
+            "raw_to_classified": cuts([ts - entered[a] for a, ts in seen.classified.items()
+                                       if a in entered]),
+            "raw_to_alert": cuts([ts - entered[a] for a, ts in seen.alerts if a in entered]),
+        },
+        "copies_expected": sum(1 for i in items if i.copy_of),
+        "copies_caught": sum(1 for a, of in seen.duplicate_of.items()
+                             if story.get(of) == story[a]),
+        "false_copies": sum(1 for a, of in seen.duplicate_of.items()
+                            if story.get(of) != story[a]),
+        "dedup_rss_bytes_per_article": round(rss_growth["dedup"] * 1e6 / len(items))
+        if "dedup" in rss_growth else None,
+        "datasketch_per_s": round(baseline_per_s, 1) if baseline_per_s else None,
+        "dedup_vs_datasketch": round(dedup_per_s / baseline_per_s, 3)
+        if dedup_per_s and baseline_per_s and "dedup" in stages else None,
+    }
+    return out
 
 
 def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
@@ -245,6 +309,9 @@ async def main(argv: list[str] | None = None) -> int:
         pipeline.start(only=stages)
         print(f"bench: waiting for {', '.join(stages)} (logs in {run_dir / 'logs'})")
         await wait_ready(args.bootstrap, namespace, stages, replicas)
+        # Each replica's peak so far is its start-up; growth beyond it is the run's state.
+        at_start = {p.log_path.stem: mb for p in pipeline.processes
+                    if (mb := p.peak_rss_mb()) is not None}
         print(f"bench: publishing {len(items)} articles to {namespace}{source_topic}")
         publish_s = await publish(args.bootstrap, namespace + source_topic, items, args.rate)
         seen = await observe(args.bootstrap, namespace, len(items), idle=10.0)
@@ -255,8 +322,20 @@ async def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr)
             return 1
         print("bench: results")
-        lines = report(items, seen, publish_s, stages, replicas, memory)
-        (run_dir / "last.json").write_bytes(orjson.dumps(lines, option=orjson.OPT_INDENT_2))
+        report(items, seen, publish_s, stages, replicas, memory)
+        growth: dict[str, float] = {}
+        for name, mb in memory.items():
+            stage = name.rsplit("-", 1)[0]
+            growth[stage] = growth.get(stage, 0.0) + max(0.0, mb - at_start.get(name, mb))
+        baseline = None
+        if "dedup" in stages:
+            print("bench: timing datasketch's MinHashLSH on the same articles")
+            baseline = datasketch_per_s([i.article for i in items],
+                                        DedupSettings().lsh_params())
+            print(f"  datasketch MinHashLSH (in-process)  {baseline:,.0f} articles/s")
+        result = summary(items, seen, stages, growth, baseline)
+        (run_dir / "last.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+        print(orjson.dumps(result).decode())
         complete = len(seen.verdict) == len(items)
         if args.only == "classifier":
             complete = len(seen.classified) == len(items)

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -171,6 +172,35 @@ def cmd_deadletters_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_dedup(args: argparse.Namespace) -> int:
+    from services.classifier.corpus import load_articles
+    from services.dedup.evaluation import build_set, judge, reorder, score
+    from services.dedup.settings import Settings as DedupSettings
+
+    splits = {"test": {"test"}, "dev": {"train", "validation"}}[args.split]
+    articles = [a for a in load_articles(Path(args.corpus)) if a.split in splits]
+    params = DedupSettings().lsh_params()
+    print(f"dedup's rule on derived copies of real articles ({args.split} split of "
+          f"{args.corpus}; {args.orders} arrival orders)")
+    built = build_set(articles, seed=args.seed, originals=args.originals)
+    for order in range(args.orders):
+        docs = built if order == 0 else reorder(built, seed=args.seed * 1000 + order)
+        result = score(judge(docs, params))
+        kinds = Counter(d.kind for d in docs)
+        if order == 0:
+            print("  documents: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+        print(f"  order {order + 1}: precision {result.precision:.4f}  recall "
+              f"{result.recall:.4f}  ({result.caught} of {result.expected} copies caught, "
+              f"{result.wrong} of {result.called} calls wrong)")
+        for kind in sorted(result.expected_by_kind):
+            missed = result.missed_by_kind.get(kind, 0)
+            if missed:
+                print(f"    missed {missed} of {result.expected_by_kind[kind]} {kind}")
+        for kind, n in sorted(result.false_by_kind.items()):
+            print(f"    {n} {kind} wrongly called a copy")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="test split only: skip calibration and cross-validation")
     p.set_defaults(func=cmd_eval_topics)
+
+    p = sub.add_parser("eval-dedup", help="dedup's judgement on derived copies of real text")
+    p.add_argument("--split", choices=("test", "dev"), default="test",
+                   help="originals from the held-out test split (default) or train+validation")
+    p.add_argument("--corpus", default=str(CORPUS_DIR), help="corpus of real articles")
+    p.add_argument("--originals", type=int, default=300, help="originals to derive from")
+    p.add_argument("--orders", type=int, default=3, help="arrival orders to try")
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(func=cmd_eval_dedup)
 
     p = sub.add_parser("topics-corpus", help="corpus sources, splits and labelling agreement")
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")

@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from services.dedup.logic import EXACT_BAND, BandEntry, Fingerprint, LshParams, match_in_band
-from services.dedup.protocol import BandMessage, BandStory, band_partition
+from services.dedup.protocol import (
+    BandMatches,
+    BandMessage,
+    BandStory,
+    Entry,
+    Registration,
+    StoryMark,
+    band_partition,
+)
 from services.dedup.verdicts import reply
 
 __all__ = ["BandIndex", "bands_by_partition", "registrations", "story_marks"]
@@ -31,20 +38,21 @@ def bands_by_partition(band_keys: Sequence[str], params: LshParams,
 
 
 def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: float,
-                  partitions: int) -> dict[int, dict[str, Any]]:
-    """An article's :class:`Registration` item for each partition holding its band keys."""
+                  partitions: int) -> dict[int, Registration]:
+    """An article's registration for each partition holding its band keys."""
     if not fp.band_keys:
         return {}
-    entry = BandEntry(article_id, fp.signature_b64(), fp.size, fp.band_keys[-1], now).to_json()
-    return {p: {"entry": entry, "bands": bands}
+    entry = Entry.model_validate(
+        BandEntry(article_id, fp.signature_b64(), fp.size, fp.band_keys[-1], now).to_json())
+    return {p: Registration(entry=entry, bands=bands)
             for p, bands in bands_by_partition(fp.band_keys, params, partitions).items()}
 
 
 def story_marks(article_id: str, story_id: str, band_keys: Sequence[str], params: LshParams,
-                *, partitions: int) -> dict[int, dict[str, Any]]:
-    """An article's :class:`StoryMark` item for each partition holding its band keys."""
-    return {p: {"article_id": article_id, "story_id": story_id,
-                "band_keys": [key for _, key in bands]}
+                *, partitions: int) -> dict[int, StoryMark]:
+    """An article's story mark for each partition holding its band keys."""
+    return {p: StoryMark(article_id=article_id, story_id=story_id,
+                         band_keys=[key for _, key in bands])
             for p, bands in bands_by_partition(band_keys, params, partitions).items()}
 
 
@@ -58,13 +66,12 @@ class BandIndex:
     bands: dict[str, list[BandEntry]] = field(default_factory=dict)
     next_offset: int = 0  # the first offset of the partition not applied yet
 
-    def apply(self, message: BandMessage, now: float) -> dict[str, list[dict[str, Any]]]:
-        """Apply one message; return, per article, the band answers (:class:`BandMatches`
-        items) it gives.
+    def apply(self, message: BandMessage, now: float) -> dict[str, list[BandMatches]]:
+        """Apply one message; return, per article, the band answers it gives.
 
         Applying a message again gives the same answers and leaves the index as it was.
         """
-        answers: dict[str, list[dict[str, Any]]] = {}
+        answers: dict[str, list[BandMatches]] = {}
         if isinstance(message, BandStory):
             for mark in message.marks:
                 for band_key in mark.band_keys:
@@ -73,7 +80,7 @@ class BandIndex:
                             entry.story_id = mark.story_id
             return answers
         for registration in message.registrations:
-            new = BandEntry.from_json(dict(registration.entry))
+            new = BandEntry.from_json(registration.entry.model_dump())
             found = answers.setdefault(new.article_id, [])
             for band, band_key in registration.bands:
                 result = match_in_band(self.bands.get(band_key, []), new, band, self.params,

@@ -240,10 +240,10 @@ class Batcher:
         self._open: dict[int, tuple[list[bytes], int]] = {}
         self._closed: list[tuple[int, list[bytes]]] = []
 
-    def add(self, partition: int, item: dict[str, Any]) -> None:
-        """Queue one item (JSON-ready) for ``partition``; ItemTooLarge if it alone would
-        pass ``max_bytes``."""
-        encoded = orjson.dumps(item)
+    def add(self, partition: int, item: Part) -> None:
+        """Queue one item for ``partition``; ItemTooLarge if it alone would pass
+        ``max_bytes``."""
+        encoded = orjson.dumps(item.model_dump(mode="json"))
         if len(encoded) > self._max_bytes:
             raise ItemTooLarge(f"{len(encoded):,} bytes encoded, over the {self._max_bytes:,} "
                                "bytes one message may carry")

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import orjson
 
@@ -29,6 +29,7 @@ from schemas.article_raw import RawArticle
 from services.dedup.index import BandIndex, registrations, story_marks
 from services.dedup.logic import LshParams, fingerprint
 from services.dedup.protocol import (
+    BandMatches,
     BandRegister,
     BandStory,
     Batcher,
@@ -97,8 +98,7 @@ class FingerprintStage:
         fp = fingerprint(article.body, self.params)
         try:
             articles.add(partition_for(article.id, self.vote_partitions),
-                         VoteArticle(article=article, band_keys=list(fp.band_keys)
-                                     ).model_dump(mode="json"))
+                         VoteArticle(article=article, band_keys=list(fp.band_keys)))
         except ItemTooLarge as exc:
             raise ProcessingError(f"article {article.id}: {exc}") from None
         for partition, item in registrations(article.id, fp, self.params, now=self.clock(),
@@ -135,22 +135,22 @@ class IndexStage:
         for partition in set(self.indexes) - set(kept):
             del self.indexes[partition]
 
-    def new_batch(self) -> dict[str, list[dict[str, Any]]]:
+    def new_batch(self) -> dict[str, list[BandMatches]]:
         # An article's bands are spread over partitions; answered together they reach
         # the decide stage as one reply.
         return {}
 
-    def handle(self, answers: dict[str, list[dict[str, Any]]], partition: int,
+    def handle(self, answers: dict[str, list[BandMatches]], partition: int,
                value: bytes) -> None:
         index = self.index(partition)
         for article_id, bands in index.apply(decode_band_message(value), self.clock()).items():
             answers.setdefault(article_id, []).extend(bands)
 
-    async def finish(self, answers: dict[str, list[dict[str, Any]]], send: Send) -> None:
+    async def finish(self, answers: dict[str, list[BandMatches]], send: Send) -> None:
         replies = Batcher(VoteReplies, "replies")
         for article_id, bands in answers.items():
             replies.add(partition_for(article_id, self.vote_partitions),
-                        {"article_id": article_id, "bands": bands})
+                        VoteReply(article_id=article_id, bands=bands))
         await send_batcher(send, self.topics.votes, replies)
 
 
@@ -276,8 +276,7 @@ class DecideStage:
         story_id = verdict.story_id or article.id
         similarity = 1.0 if verdict.original is None else verdict.original.similarity
         batch.joins.add(partition_for(story_id, self.vote_partitions),
-                        StoryJoin(story_id=story_id, member=member_of(article, similarity)
-                                  ).model_dump(mode="json"))
+                        StoryJoin(story_id=story_id, member=member_of(article, similarity)))
         if verdict.original is None:
             log.info("unique article", extra=fields(article_id=article.id, source=article.source))
             return

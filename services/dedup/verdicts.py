@@ -11,7 +11,14 @@ from schemas.article_duplicate import DuplicateArticle
 from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from services.dedup.logic import Match, choose_original
-from services.dedup.protocol import VoteAnswer, VoteArticle, VoteAsk, VoteReply
+from services.dedup.protocol import (
+    BandMatches,
+    MatchOut,
+    VoteAnswer,
+    VoteArticle,
+    VoteAsk,
+    VoteReply,
+)
 
 __all__ = ["Pending", "Step", "Verdict", "answer_for", "render", "reply"]
 
@@ -187,8 +194,8 @@ def render(article: RawArticle, verdict: Verdict) -> UniqueArticle | DuplicateAr
     )
 
 
-def reply(band: int, matches: list[Match]) -> dict[str, Any]:
-    """One band's answer, as a :class:`BandMatches` item of a :class:`VoteReply`."""
-    return {"band": band,
-            "matches": [{"article_id": m.article_id, "story_id": m.story_id,
-                         "similarity": min(1.0, m.similarity)} for m in matches]}
+def reply(band: int, matches: list[Match]) -> BandMatches:
+    """One band's answer, an item of a :class:`VoteReply`."""
+    return BandMatches(band=band, matches=[
+        MatchOut(article_id=m.article_id, story_id=m.story_id,
+                 similarity=min(1.0, m.similarity)) for m in matches])

@@ -2,7 +2,14 @@
 
 from services.dedup.index import BandIndex, registrations
 from services.dedup.logic import LshParams, fingerprint
-from services.dedup.protocol import BandRegister, BandStory, Batcher, decode_band_message
+from services.dedup.protocol import (
+    BandMatches,
+    BandRegister,
+    BandStory,
+    Batcher,
+    StoryMark,
+    decode_band_message,
+)
 
 PARAMS = LshParams()
 PARTITIONS = 8
@@ -40,7 +47,7 @@ def index() -> BandIndex:
     return BandIndex(PARAMS, max_age=14 * DAY, max_entries=64)
 
 
-Answers = list[tuple[str, dict]]  # (article id, one band's answer)
+Answers = list[tuple[str, BandMatches]]  # (article id, one band's answer)
 
 
 def apply(idx: BandIndex, value: bytes, now: float) -> Answers:
@@ -56,7 +63,7 @@ def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, Answers]:
 
 
 def matches_of(answers: Answers, article_id: str) -> set[str]:
-    return {m["article_id"] for a, band in answers if a == article_id for m in band["matches"]}
+    return {m.article_id for a, band in answers if a == article_id for m in band.matches}
 
 
 def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
@@ -66,7 +73,7 @@ def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
         _, found = replay([v for p, v in sent if p == partition])
         replies += found
     for article_id, body in (("story", STORY), ("copy", COPY), ("other", OTHER)):
-        bands = [band["band"] for a, band in replies if a == article_id]
+        bands = [band.band for a, band in replies if a == article_id]
         assert len(bands) == len(fingerprint(body, PARAMS).band_keys)
     assert matches_of(replies, "copy") == {"story"}
     assert matches_of(replies, "story") == matches_of(replies, "other") == set()
@@ -87,11 +94,11 @@ def test_story_marks_reach_later_copies_through_the_band():
     log = [v for _, v in messages(("story", STORY), ("copy", COPY))]
     idx, _ = replay(log)
     fp = fingerprint(COPY, PARAMS)
-    idx.apply(BandStory(marks=[{"article_id": "copy", "story_id": "story",  # type: ignore[list-item]
-                                "band_keys": list(fp.band_keys)}]), 1002.0)
+    idx.apply(BandStory(marks=[StoryMark(article_id="copy", story_id="story",
+                                         band_keys=list(fp.band_keys))]), 1002.0)
     late_copy = messages(("late", COPY + "\n\nSign up for our newsletter"))
     answers = [a for _, v in late_copy for a in apply(idx, v, 1003.0)]
-    stories = {m["article_id"]: m["story_id"] for _, band in answers for m in band["matches"]}
+    stories = {m.article_id: m.story_id for _, band in answers for m in band.matches}
     # The newsletter line is boilerplate, so the late copy is an exact copy of "copy",
     # whose story the band now knows; "story" itself was never marked (it is unique).
     assert stories == {"copy": "story", "story": None}

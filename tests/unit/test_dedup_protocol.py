@@ -9,11 +9,17 @@ from aiokafka.partitioner import DefaultPartitioner
 from schemas import RawArticle
 from schemas.base import MessageDecodeError
 from services.dedup.protocol import (
+    BandMatches,
     BandRegister,
     BandStory,
     Batcher,
+    Entry,
+    Registration,
+    StoryMark,
+    VoteArticle,
     VoteArticles,
     VoteReplies,
+    VoteReply,
     decode_band_message,
     decode_vote_message,
     partition_for,
@@ -32,10 +38,12 @@ def test_partition_for_agrees_with_the_producers_default_partitioner():
 
 def test_a_batcher_groups_items_by_partition_into_valid_messages():
     batcher = Batcher(BandRegister, "registrations")
-    entry = {"id": "a", "sig": "AAAA", "size": 9, "exact": "x:1", "at": 1.0, "story": None}
-    batcher.add(3, {"entry": entry, "bands": [(0, "0:aa"), (5, "5:bb")]})
-    batcher.add(1, {"entry": {**entry, "id": "b"}, "bands": [(-1, "x:1")]})
-    batcher.add(3, {"entry": {**entry, "id": "c"}, "bands": [(2, "2:cc")]})
+    entry = Entry(id="a", sig="AAAA", size=9, exact="x:1", at=1.0)
+    batcher.add(3, Registration(entry=entry, bands=[(0, "0:aa"), (5, "5:bb")]))
+    batcher.add(1, Registration(entry=entry.model_copy(update={"id": "b"}),
+                                bands=[(-1, "x:1")]))
+    batcher.add(3, Registration(entry=entry.model_copy(update={"id": "c"}),
+                                bands=[(2, "2:cc")]))
     sent = dict(batcher.drain())
     assert sorted(sent) == [1, 3]
     message = decode_band_message(sent[3])
@@ -48,7 +56,8 @@ def test_a_batcher_groups_items_by_partition_into_valid_messages():
 def test_a_batcher_splits_a_partition_that_outgrows_the_message_limit():
     batcher = Batcher(VoteReplies, "replies", max_bytes=200)
     for i in range(10):
-        batcher.add(0, {"article_id": f"article-{i}", "bands": [{"band": i, "matches": []}]})
+        batcher.add(0, VoteReply(article_id=f"article-{i}",
+                                 bands=[BandMatches(band=i, matches=[])]))
     sent = list(batcher.drain())
     assert len(sent) > 1
     assert all(partition == 0 for partition, _ in sent)
@@ -62,16 +71,16 @@ def test_batches_of_articles_and_story_marks_decode_to_their_kinds():
     article = RawArticle(id="a", url="https://e.org/a", source="E", body="text",
                          fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
     articles = Batcher(VoteArticles, "articles")
-    articles.add(0, {"article": article.model_dump(mode="json"), "band_keys": ["0:aa"]})
+    articles.add(0, VoteArticle(article=article, band_keys=["0:aa"]))
     (_, value), = articles.drain()
     decoded = decode_vote_message(value)
     assert isinstance(decoded, VoteArticles)
     assert decoded.articles[0].article == article
     stories = Batcher(BandStory, "marks")
-    stories.add(2, {"article_id": "b", "story_id": "a", "band_keys": ["0:aa"]})
+    mark = StoryMark(article_id="b", story_id="a", band_keys=["0:aa"])
+    stories.add(2, mark)
     (_, value), = stories.drain()
-    assert decode_band_message(value) == BandStory(marks=[
-        {"article_id": "b", "story_id": "a", "band_keys": ["0:aa"]}])  # type: ignore[list-item]
+    assert decode_band_message(value) == BandStory(marks=[mark])
 
 
 @pytest.mark.parametrize(("raw", "error"), [

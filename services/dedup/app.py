@@ -179,6 +179,21 @@ def create_app(settings: Settings) -> faust.App:
                 await policy.run(event, "dedup.decide", partial(decide_one, batch))
             await decide.finish(batch)
 
+    @app.timer(settings.sweep_interval)  # type: ignore[untyped-decorator]
+    async def expire_state() -> None:
+        """Keep memory bounded by the retention: band entries, verdicts and trails older
+        than it can no longer match anything."""
+        if app.rebalancing:
+            return  # the tables are being recovered; the next sweep will do
+        try:
+            entries = index_stage.expire()
+            keys = decide.expire(settings.retention_days * 86400)
+        except Exception:
+            log.exception("expiring old state failed")
+            return
+        if entries or keys:
+            log.info("expired old state", extra=fields(band_entries=entries, table_keys=keys))
+
     @app.timer(settings.ask_retry)  # type: ignore[untyped-decorator]
     async def retry_lookups() -> None:
         try:

@@ -66,6 +66,21 @@ class BandIndex:
     bands: dict[str, list[BandEntry]] = field(default_factory=dict)
     next_offset: int = 0  # the first offset of the partition not applied yet
 
+    def expire(self, now: float) -> int:
+        """Drop the entries older than ``max_age`` (and band keys left empty); return how
+        many went. Registering already ignores them, so nothing answers differently: this
+        only bounds memory by the retention, for keys no article shares again."""
+        removed = 0
+        for band_key in list(self.bands):
+            entries = self.bands[band_key]
+            kept = [e for e in entries if now - e.seen_at <= self.max_age]
+            removed += len(entries) - len(kept)
+            if kept:
+                self.bands[band_key] = kept
+            else:
+                del self.bands[band_key]
+        return removed
+
     def apply(self, message: BandMessage, now: float) -> dict[str, list[BandMatches]]:
         """Apply one message; return, per article, the band answers it gives.
 

@@ -37,6 +37,9 @@ class Settings(CommonSettings):
     batch_wait: float = Field(
         default=0.15, gt=0, le=5, description="Seconds a stage waits to fill a batch."
     )
+    sweep_interval: float = Field(
+        default=600, gt=0, description="Seconds between sweeps of state older than the "
+                                       "retention (band entries, verdicts, story trails).")
     ask_retry: float = Field(
         default=5.0, gt=0, description="Seconds before an unanswered story lookup is repeated."
     )

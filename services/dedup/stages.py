@@ -130,6 +130,11 @@ class IndexStage:
                                                         self.max_entries)
         return found
 
+    def expire(self) -> int:
+        """Drop what is older than the retention from every index; how many entries went."""
+        now = self.clock()
+        return sum(index.expire(now) for index in self.indexes.values())
+
     def forget(self, kept: Iterable[int]) -> None:
         """Free the indexes of partitions no longer read here."""
         for partition in set(self.indexes) - set(kept):
@@ -216,6 +221,23 @@ class DecideStage:
             if ask is not None:
                 await self._send_vote(ask)
 
+    def expire(self, max_age: float) -> int:
+        """Forget verdicts and story trails older than ``max_age`` seconds: a copy can no
+        longer be matched to them after the retention anyway. How many keys went."""
+        now = self.clock()
+        removed = 0
+        for article_id, raw in list(self.verdicts.items()):
+            at = Verdict.from_bytes(raw).at
+            if at is not None and now - at > max_age:
+                del self.verdicts[article_id]
+                removed += 1
+        for story_id, raw in list(self.trails.items()):
+            last = StoryTrail.from_json(orjson.loads(raw)).last_seen.timestamp()
+            if now - last > max_age:
+                del self.trails[story_id]
+                removed += 1
+        return removed
+
     async def _publish(self, article: RawArticle, verdict: Verdict) -> None:
         out = render(article, verdict)
         topic = self.topics.unique if verdict.original is None else self.topics.duplicates
@@ -253,7 +275,7 @@ class DecideStage:
             batch.undecided[article_id] = pending
             return
         batch.undecided.pop(article_id, None)
-        await self._conclude(batch, pending, step.verdict)
+        await self._conclude(batch, pending, Verdict(step.verdict.original, self.clock()))
 
     def _join(self, batch: DecideBatch, item: StoryJoin) -> None:
         trail = batch.trails.get(item.story_id)

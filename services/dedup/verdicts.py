@@ -31,6 +31,7 @@ class Verdict:
     """Unique (``original`` is None) or a copy of ``original``, whose story is known."""
 
     original: Match | None
+    at: float | None = None  # when it was decided (Unix time), to expire it
 
     @property
     def story_id(self) -> str | None:
@@ -39,17 +40,19 @@ class Verdict:
 
     def to_bytes(self) -> bytes:
         if self.original is None:
-            return b'{"unique":true}'
+            return orjson.dumps({"unique": True, "at": self.at})
         m = self.original
         return orjson.dumps({"unique": False, "article_id": m.article_id,
-                             "story_id": m.story_id, "similarity": m.similarity})
+                             "story_id": m.story_id, "similarity": m.similarity,
+                             "at": self.at})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Verdict:
         data = orjson.loads(raw)
         if data["unique"]:
-            return cls(None)
-        return cls(Match(data["article_id"], data["story_id"], data["similarity"]))
+            return cls(None, data.get("at"))
+        return cls(Match(data["article_id"], data["story_id"], data["similarity"]),
+                   data.get("at"))
 
 
 @dataclass

@@ -110,3 +110,18 @@ def test_articles_older_than_the_retention_are_forgotten():
     new = messages(("copy", COPY), at=20 * DAY)
     answers = [a for _, v in new for a in apply(idx, v, 20 * DAY)]
     assert matches_of(answers, "copy") == set()
+
+
+def test_a_sweep_bounds_the_index_by_the_retention_and_changes_no_answer():
+    old = [v for _, v in messages(("story", STORY), ("other", OTHER), at=0.0)]
+    fresh = [v for _, v in messages(("copy", COPY), at=10 * DAY)]
+    swept, kept = replay(old + fresh, now=10 * DAY)[0], replay(old + fresh, now=10 * DAY)[0]
+    keys_before = len(swept.bands)
+    assert swept.expire(now=15 * DAY) > 0  # "story" and "other" are past 14 days
+    assert len(swept.bands) < keys_before
+    assert {e.article_id for entries in swept.bands.values() for e in entries} == {"copy"}
+    # A later copy of either gets the same answers from the swept index as from one that
+    # was never swept: registering ignores expired entries anyway.
+    late = [v for _, v in messages(("late", COPY + "\n\nSource link"), at=15 * DAY)]
+    assert [apply(swept, v, 15 * DAY) for v in late] == [apply(kept, v, 15 * DAY)
+                                                          for v in late]

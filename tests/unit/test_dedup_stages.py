@@ -13,7 +13,7 @@ from collections import deque
 from schemas.article_duplicate import DuplicateArticle
 from schemas.article_unique import UniqueArticle
 from schemas.story import Story
-from services.dedup.protocol import partition_for
+from services.dedup.protocol import VoteArticle, VoteArticles, partition_for
 from services.dedup.settings import Settings
 from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, IndexStage, Topics
 from wirewatch.synthetic import stream
@@ -125,3 +125,27 @@ async def test_each_story_record_names_its_members_once():
         assert len(members) == len(set(members)) == story.copy_count + 1
         trails.add(frozenset(members))
     assert trails == groups(bus)
+
+
+async def test_verdicts_and_trails_older_than_the_retention_are_swept():
+    params = Settings().lsh_params()
+    now = [1000.0]
+    verdicts: dict[str, bytes] = {}
+    trails: dict[str, bytes] = {}
+    bus = Bus()
+    stage = DecideStage(params, TOPICS, bus.send, vote_partitions=4, band_partitions=8,
+                        pending={}, verdicts=verdicts, trails=trails, clock=lambda: now[0])
+    item = ITEMS[0].article
+    vote = VoteArticles(articles=[VoteArticle(article=item, band_keys=[])]).to_bytes()
+    batch = DecideBatch()
+    await stage.handle(batch, vote)  # no band to wait for: decided at once
+    await stage.finish(batch)
+    for value in bus.take("votes", partition_for(item.id, 4), 10):
+        joined = DecideBatch()
+        await stage.handle(joined, value)
+        await stage.finish(joined)
+    assert item.id in verdicts and item.id in trails
+    now[0] += 13 * 86400
+    assert stage.expire(max_age=14 * 86400) == 0
+    now[0] += 2 * 86400
+    assert stage.expire(max_age=14 * 86400) == 2 and not verdicts and not trails

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datasketch import MinHash, MinHashLSH
 
 from schemas.article_raw import RawArticle
-from services.dedup.logic import LshParams
+from services.dedup.logic import LshParams, shingles
 from wirewatch.text import words
 
 __all__ = ["datasketch_per_s"]
@@ -26,11 +26,8 @@ def datasketch_per_s(articles: Sequence[RawArticle], params: LshParams) -> float
     size = params.shingle_size
     started = time.perf_counter()
     for article in articles:
-        tokens = words(article.body)
-        shingles = {" ".join(tokens[i:i + size]).encode()
-                    for i in range(max(1, len(tokens) - size + 1))}
         minhash = MinHash(num_perm=params.num_perm)
-        minhash.update_batch(list(shingles))
+        minhash.update_batch(list(shingles(words(article.body), size) or {b""}))
         lsh.query(minhash)
         lsh.insert(article.id, minhash)
     return len(articles) / (time.perf_counter() - started)

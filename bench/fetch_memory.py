@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
-import resource
 import time
-import zlib
-from pathlib import Path
 
 import httpx
 from aiohttp import web
@@ -24,20 +21,15 @@ from services.fetcher.download import download
 from services.fetcher.feeds import FeedError
 from services.fetcher.netguard import AddressGuard
 from services.fetcher.settings import Settings
+from wirewatch.localrig import gzip_bomb, peak_rss_mb
 
 MB = 1_000_000
 
 
-def _bomb(size: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    block = bytes(MB)
-    return b"".join(packer.compress(block) for _ in range(size // MB)) + packer.flush()
-
-
 def _serve(port: int, bomb_mb: int) -> None:
-    bomb = _bomb(bomb_mb * MB)
+    bomb = gzip_bomb(bomb_mb * MB)
 
-    async def gzip_bomb(request: web.Request) -> web.Response:
+    async def serve_bomb(request: web.Request) -> web.Response:
         return web.Response(body=bomb, headers={"Content-Encoding": "gzip"})
 
     async def stream(request: web.Request, total: int | None) -> web.StreamResponse:
@@ -61,17 +53,14 @@ def _serve(port: int, bomb_mb: int) -> None:
         return await stream(request, None)
 
     app = web.Application()
-    app.router.add_get("/bomb", gzip_bomb)
+    app.router.add_get("/bomb", serve_bomb)
     app.router.add_get("/huge", huge)
     app.router.add_get("/endless", endless)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
 def _peak_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return peak_rss_mb() or 0.0
 
 
 async def _fetch_all(port: int, bomb_mb: int) -> None:

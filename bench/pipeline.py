@@ -168,10 +168,20 @@ def corpus_items(count: int) -> list[SyntheticItem]:
     return items
 
 
+def copy_outcomes(items: list[SyntheticItem], seen: Observed) -> tuple[int, int, int]:
+    """Copies expected, caught and wrongly called. Every story has one first copy and the
+    rest are duplicates of it. Which member is read first may differ from the publishing
+    order when copies race, so a duplicate is right when it points into its own story,
+    wrong otherwise."""
+    story = {i.article.id: i.copy_of or i.article.id for i in items}
+    caught = sum(1 for a, of in seen.duplicate_of.items() if story.get(of) == story[a])
+    return (sum(1 for i in items if i.copy_of), caught, len(seen.duplicate_of) - caught)
+
+
 def summary(items: list[SyntheticItem], seen: Observed, stages: Sequence[str],
             rss_growth: dict[str, float], baseline_per_s: float | None) -> dict[str, object]:
     """The run in one JSON-ready mapping (printed as the benchmark's last line)."""
-    story = {i.article.id: i.copy_of or i.article.id for i in items}
+    expected, caught, wrong = copy_outcomes(items, seen)
     entered = seen.raw or seen.verdict
     first_in = min(entered.values())
     unique_ts = {a: ts for a, ts in seen.verdict.items() if a not in seen.duplicate_of}
@@ -195,11 +205,9 @@ def summary(items: list[SyntheticItem], seen: Observed, stages: Sequence[str],
                                        if a in entered]),
             "raw_to_alert": cuts([ts - entered[a] for a, ts in seen.alerts if a in entered]),
         },
-        "copies_expected": sum(1 for i in items if i.copy_of),
-        "copies_caught": sum(1 for a, of in seen.duplicate_of.items()
-                             if story.get(of) == story[a]),
-        "false_copies": sum(1 for a, of in seen.duplicate_of.items()
-                            if story.get(of) != story[a]),
+        "copies_expected": expected,
+        "copies_caught": caught,
+        "false_copies": wrong,
         "dedup_rss_bytes_per_article": round(rss_growth["dedup"] * 1e6 / len(items))
         if "dedup" in rss_growth else None,
         "datasketch_per_s": round(baseline_per_s, 1) if baseline_per_s else None,
@@ -212,13 +220,7 @@ def summary(items: list[SyntheticItem], seen: Observed, stages: Sequence[str],
 def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
            stages: Sequence[str], replicas: dict[str, int],
            memory: dict[str, float]) -> dict[str, str]:
-    story = {i.article.id: i.copy_of or i.article.id for i in items}
-    copies = [i for i in items if i.copy_of]
-    # Every story has one first copy and the rest are duplicates of it. Which member is
-    # read first may differ from the publishing order when copies race, so a duplicate
-    # is right when it points into its own story, wrong otherwise.
-    caught = [a for a, of in seen.duplicate_of.items() if story.get(of) == story[a]]
-    wrong = [a for a, of in seen.duplicate_of.items() if story.get(of) != story[a]]
+    copies, caught, wrong = copy_outcomes(items, seen)
     # With the classifier alone the articles enter at articles.unique.
     entered = seen.raw or seen.verdict
     first_raw = min(entered.values())
@@ -229,7 +231,7 @@ def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
     classified_lat = [seen.classified[a] - entered[a] for a in seen.classified if a in entered]
     alert_lat = [ts - entered[a] for a, ts in seen.alerts if a in entered]
     lines = {
-        "articles": f"{len(items)} ({len(copies)} syndicated copies)",
+        "articles": f"{len(items)} ({copies} syndicated copies)",
         "replicas": ", ".join(f"{s}={replicas.get(s, 1)}" for s in stages),
         "publish": rate(len(items), 0, int(publish_s * 1000)),
         "end to end (raw -> classified)": rate(len(seen.verdict) if seen.classified else 0,
@@ -240,9 +242,8 @@ def report(items: list[SyntheticItem], seen: Observed, publish_s: float,
         "notifier (-> alerts)": rate(len(seen.alerts), first_classified, last_alert),
         "latency in -> classified": percentiles(classified_lat),
         "latency raw -> alerts": percentiles(alert_lat),
-        "copies caught": f"{len(caught)} of {len(copies)} "
-                         f"({len(caught) / max(len(copies), 1):.1%})",
-        "wrongly called copies": str(len(wrong)),
+        "copies caught": f"{caught} of {copies} ({caught / max(copies, 1):.1%})",
+        "wrongly called copies": str(wrong),
         "alerts": str(len(seen.alerts)),
         "peak memory": ", ".join(f"{name} {mb:.0f} MB" for name, mb in memory.items()),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "

@@ -14,12 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 from schemas.base import MessageDecodeError
 from schemas.deadletter import DeadLetter
 from schemas.topics import DEADLETTERS
-from wirewatch.kafka import producer
+from wirewatch.kafka import producer, read_topic
 from wirewatch.settings import CommonSettings
 
 __all__ = ["REPLAY_HEADER", "Choice", "choose", "decode_payload", "replay_dead_letters"]
@@ -64,28 +62,13 @@ def choose(letters: Iterable[DeadLetter], *, stage: str | None = None,
 
 
 async def _read_all(settings: CommonSettings) -> list[DeadLetter]:
-    topic = settings.topic(DEADLETTERS.name)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
     letters: list[DeadLetter] = []
-    try:
-        tps = [TopicPartition(topic, p) for p in range(DEADLETTERS.partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                fetched = await consumer.getmany(tp, timeout_ms=1000)
-                for record in fetched.get(tp, []):
-                    if record.offset >= ends[tp] or record.value is None:
-                        continue
-                    try:
-                        letters.append(DeadLetter.from_bytes(record.value))
-                    except MessageDecodeError:
-                        continue  # not a dead letter of ours: nothing to replay
-    finally:
-        await consumer.stop()
+    for value in await read_topic(settings.bootstrap_servers,
+                                  settings.topic(DEADLETTERS.name), DEADLETTERS.partitions):
+        try:
+            letters.append(DeadLetter.from_bytes(value))
+        except MessageDecodeError:
+            continue  # not a dead letter of ours: nothing to replay
     return letters
 
 

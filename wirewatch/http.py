@@ -6,7 +6,14 @@ import random
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-__all__ = ["backoff_delay", "is_transient_status", "retry_after_seconds"]
+__all__ = ["backoff_delay", "http_url", "is_transient_status", "retry_after_seconds"]
+
+
+def http_url(url: str | None) -> str | None:
+    """The URL (stripped) if it is an http or https link, else None: ``javascript:``,
+    ``data:``, ``ftp:`` and scheme-relative links are not followed or shown."""
+    stripped = (url or "").strip()
+    return stripped if stripped.lower().startswith(("http://", "https://")) else None
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:

@@ -10,7 +10,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-__all__ = ["admin", "consume", "group_assignment", "producer", "read_partition"]
+__all__ = ["admin", "consume", "group_assignment", "producer", "read_partition", "read_topic"]
 
 
 @asynccontextmanager
@@ -62,6 +62,28 @@ async def read_partition(
                 yield record
     finally:
         await consumer.stop()
+
+
+async def read_topic(bootstrap_servers: str, topic: str, partitions: int) -> list[bytes]:
+    """The values of every record of ``topic`` (partitions 0 to ``partitions`` - 1) up to
+    its end offsets at the call, partition by partition; tombstones left out."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        await consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                fetched = await consumer.getmany(tp, timeout_ms=1000)
+                values += [r.value for r in fetched.get(tp, [])
+                           if r.offset < ends[tp] and r.value is not None]
+    finally:
+        await consumer.stop()
+    return values
 
 
 async def consume(

@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import Message
@@ -30,10 +31,32 @@ import orjson
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-__all__ = ["FeedServer", "ServiceProcess", "SlackReceiver", "SmtpSink"]
+__all__ = ["FeedServer", "LoopbackHttp", "ServiceProcess", "SlackReceiver", "SmtpSink",
+           "gzip_bomb", "peak_rss_mb"]
 
 
-class _LoopbackHttp(abc.ABC):
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """A process's peak resident memory so far (Linux ``VmHWM``), in MB; this process's
+    by default. None where /proc does not tell."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip body of ``inflated`` zero bytes (about a thousandth of that on the wire)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1_000_000)
+    return b"".join(packer.compress(block) for _ in range(inflated // len(block))) + \
+        packer.flush()
+
+
+class LoopbackHttp(abc.ABC):
     """An aiohttp server on a free loopback port that can be told to fail a name."""
 
     prefix = ""
@@ -75,7 +98,7 @@ class _LoopbackHttp(abc.ABC):
             await self._runner.cleanup()
 
 
-class FeedServer(_LoopbackHttp):
+class FeedServer(LoopbackHttp):
     """HTTP server for feed files under ``/feeds/<name>``."""
 
     prefix = "feeds"
@@ -112,7 +135,7 @@ class FeedServer(_LoopbackHttp):
                             headers={"ETag": etag, "Last-Modified": formatdate(usegmt=True)})
 
 
-class SlackReceiver(_LoopbackHttp):
+class SlackReceiver(LoopbackHttp):
     """Records Block Kit posts to ``/hooks/<name>``; can throttle, fail or hang first."""
 
     prefix = "hooks"
@@ -208,17 +231,10 @@ class ServiceProcess:
         return self.process is not None and self.process.poll() is None
 
     def peak_rss_mb(self) -> float | None:
-        """The process's peak resident memory so far (Linux ``VmHWM``), in MB."""
+        """The process's peak resident memory so far, in MB."""
         if not self.process or not self.alive:
             return None
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return None
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return None
+        return peak_rss_mb(self.process.pid)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no final commit: the crash case."""

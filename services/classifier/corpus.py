@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.article_classified import TOPIC_IDS
 from schemas.base import describe_errors
+from services.dedup.logic import LshParams, shingles
 from wirewatch.text import words
 
 __all__ = [
@@ -175,13 +176,12 @@ def split_of(story: str) -> Split:
     return "train"
 
 
-def _shingles(text: str, size: int = 5) -> set[str]:
-    tokens = words(text)
-    return {" ".join(tokens[i:i + size]) for i in range(max(len(tokens) - size + 1, 1))}
+_DEDUP = LshParams()
 
 
 def group_stories(
-    texts: Sequence[str], *, jaccard: float = 0.5, containment: float = 0.8, known: int = 0,
+    texts: Sequence[str], *, jaccard: float = _DEDUP.jaccard_threshold,
+    containment: float = _DEDUP.containment_threshold, known: int = 0,
 ) -> list[int]:
     """For each text, the index of the first text it is a copy of (itself if none).
 
@@ -189,8 +189,9 @@ def group_stories(
     ``containment`` of the shorter one's; the same rule dedup uses. The first ``known``
     texts (the corpus so far) keep their own groups; only the later ones are grouped.
     """
-    index: dict[str, list[int]] = {}
-    shingle_sets = [_shingles(t) for t in texts]
+    index: dict[bytes, list[int]] = {}
+    # Exact shingle sets, not dedup's MinHash estimate: the corpus is small enough.
+    shingle_sets = [shingles(words(t), _DEDUP.shingle_size) or {b""} for t in texts]
     first: list[int] = []
     for i, mine in enumerate(shingle_sets):
         shared: Counter[int] = Counter()

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "clean_text",
     "fingerprint",
     "match_in_band",
+    "shingles",
     "similarity",
 ]
 
@@ -132,7 +134,8 @@ def _crc(data: bytes) -> int:
     return zlib.crc32(data)
 
 
-def _shingles(tokens: list[str], size: int) -> set[bytes]:
+def shingles(tokens: Sequence[str], size: int) -> set[bytes]:
+    """The word ``size``-grams of a token list (the whole list if it is shorter)."""
     if len(tokens) < size:
         return {" ".join(tokens).encode()} if tokens else set()
     return {" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)}
@@ -160,16 +163,16 @@ def _permutations(num_perm: int, seed: int) -> Any:
 def fingerprint(body: str, params: LshParams) -> Fingerprint:
     """Signature and band keys of an article body (the headline is not part of it)."""
     tokens = words(clean_text(body))
-    shingles = _shingles(tokens, params.shingle_size)
+    found = shingles(tokens, params.shingle_size)
     minhash = MinHash(num_perm=params.num_perm, seed=params.seed, hashfunc=_crc,
                       permutations=_permutations(params.num_perm, params.seed),
                       scheme=_SCHEME)
-    if shingles:
-        minhash.update_batch(list(shingles))
+    if found:
+        minhash.update_batch(list(found))
     signature = minhash.hashvalues.astype(np.uint32)
     exact = hashlib.blake2b(" ".join(tokens).encode(), digest_size=12).hexdigest()
-    keys = [*band_keys_of(signature, params), f"x:{exact}"] if shingles else []
-    return Fingerprint(signature=signature, size=len(shingles), band_keys=tuple(keys))
+    keys = [*band_keys_of(signature, params), f"x:{exact}"] if found else []
+    return Fingerprint(signature=signature, size=len(found), band_keys=tuple(keys))
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from schemas.article_raw import RawArticle
 from schemas.base import describe_errors
 from services.fetcher.netguard import AddressGuard, BlockedAddress
 from wirewatch.configfiles import read_yaml
+from wirewatch.http import http_url
 
 __all__ = [
     "FeedConfig",
@@ -200,10 +201,7 @@ def _when(entry: Any, *names: str) -> datetime | None:
 
 
 def _http_link(*candidates: str | None) -> str:
-    for link in candidates:
-        if link and link.strip().lower().startswith(("http://", "https://")):
-            return link.strip()
-    return ""
+    return next((link for c in candidates if (link := http_url(c))), "")
 
 
 def _entry_item(entry: Any) -> FeedItem:

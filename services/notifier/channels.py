@@ -18,7 +18,7 @@ import httpx
 from pydantic import SecretStr
 
 from schemas.article_classified import ClassifiedArticle
-from wirewatch.http import is_transient_status, retry_after_seconds
+from wirewatch.http import http_url, is_transient_status, retry_after_seconds
 
 __all__ = [
     "DeliveryError",
@@ -28,7 +28,6 @@ __all__ = [
     "cut",
     "render_email",
     "render_slack",
-    "safe_link",
     "slack_escape",
 ]
 
@@ -80,16 +79,8 @@ def _mrkdwn(text: str, limit: int) -> str:
         budget = max(1, min(budget - 1, budget * limit // len(escaped)))
 
 
-def safe_link(url: str) -> str | None:
-    """The URL if it is an http(s) link, else None: ``javascript:``, ``data:`` and the
-    like never reach a message."""
-    stripped = url.strip()
-    scheme = stripped.split(":", 1)[0].lower() if ":" in stripped else ""
-    return stripped if scheme in ("http", "https") and "//" in stripped[:8] else None
-
-
 def _slack_link(url: str, label: str, limit: int) -> str:
-    link = safe_link(url)
+    link = http_url(url)
     if link is None:
         return _mrkdwn(label, limit)
     # Inside <url|label> the URL ends at "|" or ">": percent-encode them (and "<").
@@ -140,7 +131,7 @@ def render_email(
     message["X-Wirewatch-Story"] = article.story_id
     why = "; ".join(reasons)
     excerpt = cut(article.body, 600)
-    link = safe_link(article.url)
+    link = http_url(article.url)
     message.set_content(
         f"{title}\n\nSource: {article.source}\n"
         f"Link: {link or '(not an http(s) link: ' + article.url[:200] + ')'}\n"

@@ -8,13 +8,13 @@ or hangs never holds up another.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from schemas.article_classified import ClassifiedArticle
 from services.notifier.subscriptions import Subscription
+from wirewatch.http import backoff_delay
 
 __all__ = ["Decision", "PendingSlot", "PendingStory", "decide", "new_slots", "slot_key"]
 
@@ -118,8 +118,7 @@ def decide(slot: PendingSlot, error: str | None, *, retryable: bool, retry_after
     if retry_after is not None:
         wait = min(retry_after, backoff_max)
     else:
-        wait = min(backoff_max, backoff_base * 2 ** max(0, slot.attempts - 1))
-        wait *= random.uniform(0.8, 1.2)
+        wait = backoff_delay(slot.attempts, backoff_base, backoff_max)
     if now + wait - slot.first_at > retry_for:
         return Decision("failed", error=f"{error} (still failing after {slot.attempts} "
                                         f"attempts over {now - slot.first_at:.0f} s)")

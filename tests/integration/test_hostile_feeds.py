@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import resource
-import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -17,7 +15,6 @@ import httpx
 import orjson
 import pytest
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.article_raw import RawArticle
 from schemas.deadletter import DeadLetter
@@ -27,16 +24,11 @@ from services.fetcher.download import download
 from services.fetcher.feeds import FeedConfig, FeedError, parse_feed
 from services.fetcher.netguard import AddressGuard
 from services.fetcher.settings import Settings
-from wirewatch.kafka import consume
+from wirewatch.kafka import consume, read_topic
+from wirewatch.localrig import LoopbackHttp, gzip_bomb, peak_rss_mb
 
 LOOPBACK_ONLY = AddressGuard.from_cidrs(False, ["127.0.0.1/32"])  # nothing else private
 MB = 1_000_000
-
-
-def _gzip_zeros(size: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
-    block = bytes(MB)
-    return b"".join(packer.compress(block) for _ in range(size // MB)) + packer.flush()
 
 
 def _rss(items: list[tuple[str, str, str]], guid: bool = False) -> bytes:
@@ -48,15 +40,14 @@ def _rss(items: list[tuple[str, str, str]], guid: bool = False) -> bytes:
     return ("".join(parts) + "</channel></rss>").encode()
 
 
-class Hostile:
+class Hostile(LoopbackHttp):
     """Routes that misbehave in the ways a hostile or broken feed server can."""
 
     def __init__(self) -> None:
-        self.bomb = _gzip_zeros(300 * MB)  # ~300 kB on the wire
+        super().__init__()
+        self.bomb = gzip_bomb(300 * MB)  # ~300 kB on the wire
         self.files: dict[str, tuple[bytes, str]] = {}
-        self.port = 0
         self.slow_started = 0
-        self._runner: web.AppRunner | None = None
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
         return f"http://{host}:{self.port}/{path}"
@@ -98,8 +89,7 @@ class Hostile:
         body, content_type = self.files[request.match_info["name"]]
         return web.Response(body=body, headers={"Content-Type": content_type})
 
-    async def start(self) -> None:
-        app = web.Application()
+    def _routes(self, app: web.Application) -> None:
         app.router.add_get("/bomb", self._bomb)
         app.router.add_get("/endless", self._endless)
         app.router.add_get("/announced", self._announced)
@@ -107,15 +97,6 @@ class Hostile:
         app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/loop", self._loop)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
 
 
 @pytest.fixture
@@ -134,7 +115,9 @@ async def _get(url: str, *, timeout: float = 10, max_bytes: int = 10 * MB,
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
+    assert peak is not None, "needs Linux /proc"
+    return peak
 
 
 async def test_a_gzip_bomb_is_stopped_at_the_cap_and_memory_stays_flat(hostile):
@@ -209,24 +192,7 @@ async def _records(bootstrap: str, topic: str, want: int, idle: float = 20.0) ->
 
 
 async def _everything(bootstrap: str, namespace: str, spec: TopicSpec) -> list[bytes]:
-    """Every record of a topic up to its end offsets now."""
-    topic = namespace + spec.name
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    out: list[bytes] = []
-    try:
-        tps = [TopicPartition(topic, p) for p in range(spec.partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        await consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            while await consumer.position(tp) < ends[tp]:
-                fetched = await consumer.getmany(tp, timeout_ms=1000)
-                out += [r.value for r in fetched.get(tp, []) if r.offset < ends[tp]]
-    finally:
-        await consumer.stop()
-    return out
+    return await read_topic(bootstrap, namespace + spec.name, spec.partitions)
 
 
 async def _until(condition, what: str, limit: float = 60.0) -> None:

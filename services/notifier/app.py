@@ -221,8 +221,11 @@ def create_app(settings: Settings) -> faust.App:
             story_id=story, attempts=slot.attempts, error=decision.error))
 
     def ready() -> bool:
+        # Not while the tables are restored: the first recovery ends with ``completed``
+        # set for good, later ones (after a rebalance) only show in ``in_recovery``.
         tables: Any = app.tables  # the TableManager, wider than TableManagerT
-        return bool(tables.recovery.completed.is_set()) and not app.rebalancing
+        return (bool(tables.recovery.completed.is_set()) and not app.rebalancing
+                and not app.in_recovery)
 
     @app.task  # type: ignore[untyped-decorator]
     async def dispatch() -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datasketch import MinHash, MinHashLSH
 
 from schemas.article_raw import RawArticle
-from services.dedup.logic import LshParams, shingles
+from services.dedup.detector import LshParams, shingles
 from wirewatch.text import words
 
 __all__ = ["datasketch_per_s"]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.article_classified import TOPIC_IDS
 from schemas.base import describe_errors
-from services.dedup.logic import LshParams, shingles
+from services.dedup.detector import LshParams, shingles
 from wirewatch.text import words
 
 __all__ = [

@@ -1,7 +1,7 @@
 """dedup's Kafka wiring: the three stages of ``services.dedup.stages`` in one faust app.
 
 1. ``fingerprint_articles`` reads ``articles.raw`` (key: article id), computes the MinHash
-   signature and sends the article to its partition of ``dedup.votes`` and its band keys
+   fingerprint and sends the article to its partition of ``dedup.votes`` and its band keys
    to theirs of ``dedup.bands``.
 2. ``index_bands`` reads ``dedup.bands``. Its index (:class:`BandIndex`, one per
    partition, rebuilt by replaying the partition) holds, per band key, the articles seen
@@ -126,7 +126,7 @@ def create_app(settings: Settings) -> faust.App:
         """The partition's index, caught up with every message before ``offset``: a
         replica that takes a partition over replays it from where the index is."""
         index = index_stage.index(partition)
-        started, replayed, delay = time.monotonic(), 0, 0.5
+        started, replayed, delay, ignored = time.monotonic(), 0, 0.5, index.ignored
         while index.next_offset < offset:
             try:
                 async for record in read_partition(settings.bootstrap_servers, names.bands,
@@ -149,6 +149,11 @@ def create_app(settings: Settings) -> faust.App:
             log.info("band index rebuilt", extra=fields(
                 partition=partition, messages=replayed, upto=offset,
                 seconds=round(time.monotonic() - started, 2)))
+        if index.ignored > ignored:
+            # After a change of detector parameters: the older entries cannot match.
+            log.warning("band index replay ignored registrations made with other detector "
+                        "parameters", extra=fields(partition=partition,
+                                                   ignored=index.ignored - ignored))
 
     @app.agent(topics[names.bands], name="index_bands")
     async def index_bands(stream: faust.StreamT[bytes]) -> None:

@@ -14,10 +14,11 @@ cases are built around them:
   several stories (a story of their own, not a copy of any item they quote; two digests
   are not copies of each other).
 
-Every document is judged by dedup's rule, in a random arrival order: it is a copy when
-an earlier document shares an LSH band with it and the pair passes ``is_copy``; it then
-joins the story of its most similar such document. The newsletter templates and digest
-frames are this module's own text; the articles inside them are real.
+Every document is judged by dedup's own band index, in a random arrival order: it is a
+copy when an earlier document shares a key with it (LSH band, exact text or anchor) and
+the pair passes ``is_copy``; it then joins the story of its most similar such document.
+The newsletter templates and digest frames are this module's own text; the articles
+inside them are real.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.classifier.corpus import CorpusArticle
-from services.dedup.logic import LshParams, fingerprint, is_copy, similarity
+from services.dedup.detector import LshParams, fingerprint
+from services.dedup.index import BandIndex, registrations, story_marks
+from services.dedup.logic import Match, choose_original
+from services.dedup.protocol import BandRegister, BandStory, DetectorParams
 
 __all__ = ["DedupScores", "Doc", "build_set", "judge", "score"]
 
@@ -178,7 +182,7 @@ def build_set(articles: Sequence[CorpusArticle], seed: int = 7, *, originals: in
     docs: list[Doc] = []
     short = [a for a in chosen if len(a.body.split()) <= short_words]
     for n, article in enumerate(chosen):
-        docs.append(Doc(article.id, article.id, "original", article.title, article.body))
+        docs.append(Doc(article.id, article.story, "original", article.title, article.body))
         paragraphs = _paragraphs(article.body)
         for c in range(rng.choice((1, 1, 2, 3))):
             names = rng.sample(sorted(EDITS), rng.randint(2, 4))
@@ -186,10 +190,10 @@ def build_set(articles: Sequence[CorpusArticle], seed: int = 7, *, originals: in
             for name in names:
                 edited = EDITS[name](edited, rng)
             title = rng.choice([article.title, "", "UPDATE: " + article.title])
-            docs.append(Doc(f"{article.id}~c{c}", article.id, "copy", title, _join(edited),
+            docs.append(Doc(f"{article.id}~c{c}", article.story, "copy", title, _join(edited),
                             tuple(names)))
         if article in short[: len(short) // 2]:
-            docs.append(Doc(f"{article.id}~nl", article.id, "wrapped-copy", "Morning Dispatch",
+            docs.append(Doc(f"{article.id}~nl", article.story, "wrapped-copy", "Morning Dispatch",
                             _wrap(article.body, rng, n), ("newsletter-wrap",)))
     # Two days of one newsletter around articles not otherwise in the stream.
     wrapped_alone = [a for a in spare if len(a.body.split()) <= short_words][:40]
@@ -222,25 +226,28 @@ class Judged:
     similarity: float = 0.0
 
 
-def judge(docs: Sequence[Doc], params: LshParams) -> list[Judged]:
-    """Each document against the earlier ones that share a band with it, in order."""
-    index: dict[str, list[int]] = {}
-    prints = []
+def judge(docs: Sequence[Doc], params: LshParams, *, max_entries: int = 64) -> list[Judged]:
+    """Each document in turn through dedup's band index (one partition): the earlier
+    documents it copies at their authoritative key, the most similar chosen as in the
+    service, and the story marks a copy leaves in the index."""
+    index = BandIndex(params, max_age=float("inf"), max_entries=max_entries)
+    tag = DetectorParams(**params.tag())
+    by_id = {doc.id: doc for doc in docs}
     out = []
-    for i, doc in enumerate(docs):
+    for n, doc in enumerate(docs):
         fp = fingerprint(doc.body, params)
-        prints.append(fp)
-        candidates = {j for key in fp.band_keys for j in index.get(key, ())}
-        best: tuple[float, int] | None = None
-        for j in sorted(candidates):
-            other = prints[j]
-            sim = similarity(fp.signature, fp.size, other.signature, other.size)
-            if is_copy(sim, fp.size, other.size, params) and (best is None
-                                                             or sim.score > best[0]):
-                best = (sim.score, j)
-        out.append(Judged(doc, docs[best[1]] if best else None, best[0] if best else 0.0))
-        for key in fp.band_keys:
-            index.setdefault(key, []).append(i)
+        found = registrations(doc.id, fp, params, now=float(n), partitions=1)
+        answers = index.apply(BandRegister(params=tag, registrations=list(found.values())),
+                              float(n))
+        choice = choose_original([Match(m.article_id, m.story_id, m.similarity)
+                                  for band in answers.get(doc.id, []) for m in band.matches])
+        if choice is None:
+            out.append(Judged(doc))
+            continue
+        out.append(Judged(doc, by_id[choice.article_id], choice.similarity))
+        story = choice.story_id or choice.article_id
+        marks = story_marks(doc.id, story, fp.band_keys, params, partitions=1)
+        index.apply(BandStory(marks=list(marks.values())), float(n))
     return out
 
 

@@ -12,11 +12,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.dedup.logic import EXACT_BAND, BandEntry, Fingerprint, LshParams, match_in_band
+from services.dedup.detector import EXACT_BAND, Fingerprint, LshParams
+from services.dedup.logic import Authority, BandEntry, match_in_band
 from services.dedup.protocol import (
     BandMatches,
     BandMessage,
+    BandRegister,
     BandStory,
+    Batcher,
+    DetectorParams,
     Entry,
     Registration,
     StoryMark,
@@ -24,7 +28,8 @@ from services.dedup.protocol import (
 )
 from services.dedup.verdicts import reply
 
-__all__ = ["BandIndex", "bands_by_partition", "registrations", "story_marks"]
+__all__ = ["BandIndex", "bands_by_partition", "register_batcher", "registrations",
+           "story_marks"]
 
 
 def bands_by_partition(band_keys: Sequence[str], params: LshParams,
@@ -37,13 +42,20 @@ def bands_by_partition(band_keys: Sequence[str], params: LshParams,
     return grouped
 
 
+def register_batcher(params: LshParams) -> Batcher:
+    """A batcher of :class:`BandRegister` messages stamped with the detector parameters."""
+    return Batcher(BandRegister, "registrations", head=DetectorParams(**params.tag()),
+                   head_field="params")
+
+
 def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: float,
                   partitions: int) -> dict[int, Registration]:
     """An article's registration for each partition holding its band keys."""
     if not fp.band_keys:
         return {}
     entry = Entry.model_validate(
-        BandEntry(article_id, fp.signature_b64(), fp.size, fp.band_keys[-1], now).to_json())
+        BandEntry(article_id, fp.signature_b64(), fp.sketch_b64(), fp.size,
+                  fp.band_keys[params.bands], now).to_json())
     return {p: Registration(entry=entry, bands=bands)
             for p, bands in bands_by_partition(fp.band_keys, params, partitions).items()}
 
@@ -65,6 +77,10 @@ class BandIndex:
     max_entries: int
     bands: dict[str, list[BandEntry]] = field(default_factory=dict)
     next_offset: int = 0  # the first offset of the partition not applied yet
+    ignored: int = 0  # registrations made with other detector parameters, not indexed
+
+    def __post_init__(self) -> None:
+        self._tag = DetectorParams(**self.params.tag())
 
     def expire(self, now: float) -> int:
         """Drop the entries older than ``max_age`` (and band keys left empty); return how
@@ -94,13 +110,25 @@ class BandIndex:
                         if entry.article_id == mark.article_id:
                             entry.story_id = mark.story_id
             return answers
+        if message.params != self._tag:
+            # Signatures and keys of other parameters cannot be compared with these: such
+            # an article is neither indexed nor matched, only answered so it is not kept
+            # waiting (it is then unique to this index).
+            self.ignored += len(message.registrations)
+            for registration in message.registrations:
+                answers[registration.entry.id] = [reply(band, [])
+                                                  for band, _ in registration.bands]
+            return answers
         for registration in message.registrations:
             new = BandEntry.from_json(registration.entry.model_dump())
             found = answers.setdefault(new.article_id, [])
+            authorities: dict[str, Authority | None] = {}
             for band, band_key in registration.bands:
-                result = match_in_band(self.bands.get(band_key, []), new, band, self.params,
+                result = match_in_band(self.bands.get(band_key, []), new, band, band_key,
+                                       self.params,
                                        now=now, max_age=self.max_age,
-                                       max_entries=self.max_entries)
+                                       max_entries=self.max_entries,
+                                       authorities=authorities)
                 self.bands[band_key] = result.entries
                 found.append(reply(band, result.matches))
         return answers

@@ -33,6 +33,7 @@ __all__ = [
     "BandRegister",
     "BandStory",
     "Batcher",
+    "DetectorParams",
     "Entry",
     "ItemTooLarge",
     "MatchOut",
@@ -79,10 +80,26 @@ class Entry(Part):
 
     id: str
     sig: str = Field(description="MinHash signature, base64 of little-endian uint32.")
+    sketch: str = Field(description="Sampled shingle hashes in text order, base64 of "
+                                    "little-endian uint32.")
     size: int = Field(ge=0, description="Distinct shingles.")
     exact: str = Field(description="The exact-text band key.")
     at: float = Field(description="When it was first seen (Unix time).")
     story: str | None = None
+
+
+class DetectorParams(Part):
+    """The detector parameters that produced a registration's keys, signature and sketch
+    (:meth:`~services.dedup.detector.LshParams.tag`). Entries made with other ones are
+    not comparable."""
+
+    shingle_size: int
+    num_perm: int
+    bands: int
+    seed: int
+    sketch_mod: int
+    anchor_mod: int
+    normaliser: int
 
 
 class Registration(Part):
@@ -97,6 +114,8 @@ class BandRegister(Event):
     """Registrations for one partition of ``dedup.bands``."""
 
     op: Literal["register"] = "register"
+    params: DetectorParams | None = Field(
+        default=None, description="None: written before parameters were recorded.")
     registrations: list[Registration]
 
 
@@ -232,9 +251,12 @@ class Batcher:
     1 MB limit), so a batch of long articles becomes several messages.
     """
 
-    def __init__(self, kind: type[Event], field: str, *, max_bytes: int = 512 * 1024) -> None:
-        self._head = {"schema_version": kind.SCHEMA_VERSION,
-                      "op": kind.model_fields["op"].default}
+    def __init__(self, kind: type[Event], field: str, *, max_bytes: int = 512 * 1024,
+                 head: Part | None = None, head_field: str = "") -> None:
+        self._head: dict[str, Any] = {"schema_version": kind.SCHEMA_VERSION,
+                                      "op": kind.model_fields["op"].default}
+        if head is not None:
+            self._head[head_field] = head.model_dump(mode="json")
         self._field = field
         self._max_bytes = max_bytes
         self._open: dict[int, tuple[list[bytes], int]] = {}

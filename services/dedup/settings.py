@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from services.dedup.logic import LshParams
+from services.dedup.detector import LshParams
 from wirewatch.settings import CommonSettings
 from wirewatch.topology import BANDS_RETENTION_DAYS
 
@@ -22,7 +22,14 @@ class Settings(CommonSettings):
     bands: int = Field(default=16, ge=2, le=256, description="LSH bands; divides num_perm.")
     jaccard_threshold: float = Field(default=0.5, gt=0, le=1)
     containment_threshold: float = Field(default=0.8, gt=0, le=1)
-    min_size_ratio: float = Field(default=0.3, gt=0, le=1)
+    min_size_ratio: float = Field(default=0.1, gt=0, le=1)
+    sketch_mod: int = Field(default=4, ge=1, le=64,
+                            description="One shingle in this many (by hash) is sketched.")
+    anchor_mod: int = Field(default=16, ge=1, le=1024,
+                            description="One shingle in this many (by hash) is an anchor key; "
+                                        "a multiple of sketch_mod.")
+    frame_gap: int = Field(default=32, ge=1, description="Shingles of unshared text between "
+                                                          "shared text that make a frame.")
     retention_days: float = Field(
         default=14, gt=0, le=BANDS_RETENTION_DAYS,
         description="How long a story can still be matched by a copy; at most the "
@@ -53,4 +60,7 @@ class Settings(CommonSettings):
             jaccard_threshold=self.jaccard_threshold,
             containment_threshold=self.containment_threshold,
             min_size_ratio=self.min_size_ratio,
+            sketch_mod=self.sketch_mod,
+            anchor_mod=self.anchor_mod,
+            frame_gap=self.frame_gap,
         )

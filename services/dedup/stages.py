@@ -26,11 +26,10 @@ from typing import Protocol
 import orjson
 
 from schemas.article_raw import RawArticle
-from services.dedup.index import BandIndex, registrations, story_marks
-from services.dedup.logic import LshParams, fingerprint
+from services.dedup.detector import LshParams, fingerprint
+from services.dedup.index import BandIndex, register_batcher, registrations, story_marks
 from services.dedup.protocol import (
     BandMatches,
-    BandRegister,
     BandStory,
     Batcher,
     ItemTooLarge,
@@ -90,7 +89,7 @@ class FingerprintStage:
         self.vote_partitions, self.band_partitions = vote_partitions, band_partitions
 
     def new_batch(self) -> tuple[Batcher, Batcher]:
-        return Batcher(VoteArticles, "articles"), Batcher(BandRegister, "registrations")
+        return Batcher(VoteArticles, "articles"), register_batcher(self.params)
 
     def handle(self, batch: tuple[Batcher, Batcher], value: bytes) -> None:
         articles, bands = batch
@@ -148,8 +147,13 @@ class IndexStage:
     def handle(self, answers: dict[str, list[BandMatches]], partition: int,
                value: bytes) -> None:
         index = self.index(partition)
+        ignored = index.ignored
         for article_id, bands in index.apply(decode_band_message(value), self.clock()).items():
             answers.setdefault(article_id, []).extend(bands)
+        if index.ignored > ignored:
+            log.warning("registrations made with other detector parameters ignored",
+                        extra=fields(partition=partition, ignored=index.ignored - ignored,
+                                     since_start=index.ignored))
 
     async def finish(self, answers: dict[str, list[BandMatches]], send: Send) -> None:
         replies = Batcher(VoteReplies, "replies")

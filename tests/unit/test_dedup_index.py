@@ -1,12 +1,13 @@
 """The band index of a dedup.bands partition: answers, and rebuilding it by replay."""
 
-from services.dedup.index import BandIndex, registrations
-from services.dedup.logic import LshParams, fingerprint
+from dataclasses import replace
+
+from services.dedup.detector import LshParams, fingerprint
+from services.dedup.index import BandIndex, register_batcher, registrations
 from services.dedup.protocol import (
     BandMatches,
     BandRegister,
     BandStory,
-    Batcher,
     StoryMark,
     decode_band_message,
 )
@@ -32,11 +33,12 @@ OTHER = ("Grain exports through the western border crossings rose for a second m
          "to carry sunflower oil and maize to ports on the Danube and in Poland.")
 
 
-def messages(*articles: tuple[str, str], at: float = 1000.0) -> list[tuple[int, bytes]]:
+def messages(*articles: tuple[str, str], at: float = 1000.0,
+             params: LshParams = PARAMS) -> list[tuple[int, bytes]]:
     """The dedup.bands messages that stage 1 sends for these (id, body) articles."""
-    batcher = Batcher(BandRegister, "registrations")
+    batcher = register_batcher(params)
     for article_id, body in articles:
-        items = registrations(article_id, fingerprint(body, PARAMS), PARAMS, now=at,
+        items = registrations(article_id, fingerprint(body, params), params, now=at,
                               partitions=PARTITIONS)
         for partition, item in items.items():
             batcher.add(partition, item)
@@ -125,3 +127,19 @@ def test_a_sweep_bounds_the_index_by_the_retention_and_changes_no_answer():
     late = [v for _, v in messages(("late", COPY + "\n\nSource link"), at=15 * DAY)]
     assert [apply(swept, v, 15 * DAY) for v in late] == [apply(kept, v, 15 * DAY)
                                                           for v in late]
+
+
+def test_registrations_made_with_other_parameters_are_answered_but_never_indexed():
+    # A log written before the shingle size changed, then one article with the new size.
+    older = replace(PARAMS, shingle_size=4)
+    log = [v for _, v in messages(("story", STORY), ("other", OTHER), params=older)]
+    idx, answers = replay(log)
+    assert idx.ignored == sum(len(decode_band_message(v).registrations) for v in log)
+    assert idx.bands == {} and all(not band.matches for _, band in answers)
+    assert {a for a, _ in answers} == {"story", "other"}  # nobody is left waiting
+    copy = [a for _, v in messages(("copy", COPY)) for a in apply(idx, v, 1002.0)]
+    assert matches_of(copy, "copy") == set()  # the older entries cannot match it
+    legacy = BandRegister.model_validate_json(log[0]).model_copy(update={"params": None})
+    before = idx.ignored
+    apply(idx, legacy.to_bytes(), 1003.0)
+    assert idx.ignored > before  # written before parameters were recorded

@@ -38,7 +38,7 @@ def test_partition_for_agrees_with_the_producers_default_partitioner():
 
 def test_a_batcher_groups_items_by_partition_into_valid_messages():
     batcher = Batcher(BandRegister, "registrations")
-    entry = Entry(id="a", sig="AAAA", size=9, exact="x:1", at=1.0)
+    entry = Entry(id="a", sig="AAAA", sketch="", size=9, exact="x:1", at=1.0)
     batcher.add(3, Registration(entry=entry, bands=[(0, "0:aa"), (5, "5:bb")]))
     batcher.add(1, Registration(entry=entry.model_copy(update={"id": "b"}),
                                 bands=[(-1, "x:1")]))

@@ -1,0 +1,365 @@
+"""The near-duplicate detector: normalise, shingle, sign, compare. Pure functions, no Kafka.
+
+A body (the headline is left out: copies often retitle a story) is cleaned of
+boilerplate lines, datelines and bylines, folded to canonical word tokens and cut into
+word shingles. Each shingle is hashed once (CRC-32: stable across processes, unlike
+``hash()``); from those hashes come:
+
+* a MinHash **signature**, cut into LSH **bands** (texts with a high Jaccard similarity
+  share a band key), plus one key for the exact text;
+* a **sketch**: the hashes that are 0 modulo ``sketch_mod``, in text order. It is a
+  uniform sample of the shingles chosen by content, so two texts sample the same shingles
+  of the text they share: the sketches estimate Jaccard and containment, and show *where*
+  the shared text lies;
+* **anchors**: the sketch values that are 0 modulo ``anchor_mod``, each a key. A short
+  article republished inside a long newsletter shares all its anchors with the newsletter
+  although the two have too few shingles in common for any band to meet.
+
+How the keys are distributed and which pairs are compared is the protocol's business
+(:mod:`services.dedup.logic`, :mod:`services.dedup.index`); this module only says what a
+text's keys are and whether two texts are copies.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from datasketch import MinHash
+
+from wirewatch.text import words
+
+__all__ = [
+    "EXACT_BAND",
+    "NORMALISER_VERSION",
+    "Comparable",
+    "Fingerprint",
+    "LshParams",
+    "Similarity",
+    "canonical_tokens",
+    "clean_text",
+    "compare",
+    "copies",
+    "fingerprint",
+    "is_copy",
+    "shingles",
+]
+
+EXACT_BAND = -1  # the key of the whole normalised text: catches short exact copies
+# Bumped whenever clean_text or canonical_tokens change what a text becomes: signatures
+# made before and after such a change are not comparable.
+NORMALISER_VERSION = 2
+_MAX_SKETCH = 4096  # sketch values kept (a text of about 16,000 words at sketch_mod 4)
+
+
+@dataclass(frozen=True)
+class LshParams:
+    """Shingling, signing and decision parameters. Every replica must use the same ones."""
+
+    shingle_size: int = 5
+    num_perm: int = 64
+    bands: int = 16
+    seed: int = 20240224
+    sketch_mod: int = 4
+    anchor_mod: int = 16
+    jaccard_threshold: float = 0.5
+    containment_threshold: float = 0.8
+    # Below this share of the longer text a "contained" short text is not called a copy:
+    # a one-paragraph brief quoted in a long digest is not the digest's story. Low
+    # enough for a short article inside a long newsletter head and tail.
+    min_size_ratio: float = 0.1
+    # Shared text on both sides of an unshared run this long (in shingles) is a frame:
+    # two different articles inside one newsletter template, not two copies.
+    frame_gap: int = 32
+    min_shingles: int = 8
+
+    def __post_init__(self) -> None:
+        if self.num_perm % self.bands:
+            raise ValueError(f"num_perm {self.num_perm} is not a multiple of bands {self.bands}")
+        if self.anchor_mod % self.sketch_mod:
+            raise ValueError(f"anchor_mod {self.anchor_mod} is not a multiple of sketch_mod "
+                             f"{self.sketch_mod}")
+
+    @property
+    def rows(self) -> int:
+        return self.num_perm // self.bands
+
+    def tag(self) -> dict[str, int]:
+        """What makes two fingerprints comparable: carried by every band message."""
+        return {"shingle_size": self.shingle_size, "num_perm": self.num_perm,
+                "bands": self.bands, "seed": self.seed, "sketch_mod": self.sketch_mod,
+                "anchor_mod": self.anchor_mod, "normaliser": NORMALISER_VERSION}
+
+
+# Lines that syndication adds or removes without changing the story.
+_BOILERPLATE_LINE = re.compile(
+    r"""^(
+        source\ link
+      | advertisement
+      | recommended\ stories
+      | list\ of\ \d+\ items.*
+      | (read|see)\ (more|also)\b.*
+      | (sign\ up|subscribe)\b.*
+      | .*\bnewsletter\b.{0,80}
+      | share\ (this|on)\b.*
+      | contact\ the\ author\b.*
+      | by\ [\w.'’ -]+(\ and\ [\w.'’ -]+)?(,\ [\w .'’-]+)?
+      | .*\b(file\ photo|photo\ by|license\ photo|getty\ images|ap\ photo|reuters/)\b.*
+      | .*\(photo:.*\)
+      | pic\.twitter\.com/\S+
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# "WASHINGTON —", "KYIV, Ukraine (AP) —", "Dec. 28 (UPI) —" at the head of a paragraph.
+_DATELINE = re.compile(
+    r"""^(
+        [A-Z][A-Z.'’ ]{2,30}(,\ [A-Z][\w.'’ ]{1,30})?(\ \([\w.'’ ]{1,20}\))?
+      | [A-Z][a-z]{2,4}\.?\ \d{1,2}(,\ \d{4})?\ \([\w.'’ ]{1,20}\)
+    )\s*[—–-]{1,2}\s+""",
+    re.VERBOSE,
+)
+# Spellings that outlets swap when they republish: transliterations of Ukrainian and
+# Russian names, and British/American forms. Each maps to one canonical token sequence.
+_VARIANTS = {
+    "kiev": "kyiv", "odessa": "odesa", "kharkov": "kharkiv",
+    "nikolaev": "mykolaiv", "nikolayev": "mykolaiv", "lvov": "lviv", "lugansk": "luhansk",
+    "zaporozhye": "zaporizhzhia", "zaporizhia": "zaporizhzhia", "zaporozhzhia": "zaporizhzhia",
+    "dnepr": "dnipro", "dnipropetrovsk": "dnipro", "chernigov": "chernihiv",
+    "rovno": "rivne", "artemovsk": "bakhmut",
+    "zelensky": "zelenskyy", "zelenskiy": "zelenskyy", "zelenskyi": "zelenskyy",
+    "percent": "per cent", "defense": "defence", "offense": "offence",
+    "program": "programme", "center": "centre", "organization": "organisation",
+    "organizations": "organisations",
+}
+
+
+def clean_text(body: str) -> str:
+    """The body without boilerplate lines, datelines and bylines."""
+    kept: list[str] = []
+    for line in body.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if len(stripped) < 200 and _BOILERPLATE_LINE.match(stripped):
+            continue
+        kept.append(_DATELINE.sub("", stripped, count=1))
+    return "\n".join(kept)
+
+
+def canonical_tokens(body: str) -> list[str]:
+    """The cleaned body's folded word tokens, with swapped spellings made one."""
+    out: list[str] = []
+    for token in words(clean_text(body)):
+        canonical = _VARIANTS.get(token)
+        if canonical is None:
+            out.append(token)
+        elif " " in canonical:
+            out.extend(canonical.split())
+        else:
+            out.append(canonical)
+    return out
+
+
+def shingles(tokens: Sequence[str], size: int) -> set[bytes]:
+    """The word ``size``-grams of a token list (the whole list if it is shorter)."""
+    return set(_shingle_list(tokens, size))
+
+
+def _shingle_list(tokens: Sequence[str], size: int) -> list[bytes]:
+    if len(tokens) < size:
+        return [" ".join(tokens).encode()] if tokens else []
+    return [" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)]
+
+
+_SCHEME = "affine32"  # datasketch's default scheme, computed here in one numpy pass
+
+
+@functools.cache
+def _permutations(num_perm: int, seed: int) -> tuple[Any, Any]:
+    # datasketch's permutations for the seed, so that signatures equal its MinHash's.
+    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=_SCHEME).permutations
+    return a.astype(np.uint32)[:, None], b.astype(np.uint32)[:, None]
+
+
+def _fmix32(h: np.ndarray) -> np.ndarray:
+    """MurmurHash3's finalizer (as datasketch applies it before permuting); uint32
+    multiplication wraps, which is the arithmetic it wants."""
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    mixed: np.ndarray = h ^ (h >> np.uint32(16))
+    return mixed
+
+
+def _signature(hashes: np.ndarray, params: LshParams) -> np.ndarray:
+    """MinHash of a set of 32-bit hashes: datasketch's affine32 scheme, vectorised over
+    permutations and shingles at once."""
+    a, b = _permutations(params.num_perm, params.seed)
+    with np.errstate(over="ignore"):
+        permuted = _fmix32(hashes.astype(np.uint32))[None, :] * a + b
+    signature: np.ndarray = permuted.min(axis=1)
+    return signature
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the pipeline keeps of a text."""
+
+    signature: np.ndarray  # uint32, num_perm values
+    size: int  # number of distinct shingles
+    sketch: np.ndarray  # uint32 shingle hashes that are 0 modulo sketch_mod, in text order
+    # The keys under which the text is indexed: the LSH bands in band order, then the
+    # exact-text key, then the anchors in ascending order. A key's number is its index,
+    # except the exact key's (EXACT_BAND).
+    band_keys: tuple[str, ...]
+
+    def signature_b64(self) -> str:
+        return encode_values(self.signature)
+
+    def sketch_b64(self) -> str:
+        return encode_values(self.sketch)
+
+
+def encode_values(values: np.ndarray) -> str:
+    """uint32 values as base64 of their little-endian bytes."""
+    return base64.b64encode(values.astype("<u4").tobytes()).decode("ascii")
+
+
+def decode_values(text: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<u4")
+
+
+def anchor_key(value: int) -> str:
+    return f"a:{value:08x}"
+
+
+def anchor_value(key: str) -> int | None:
+    """The anchor a key stands for; None for band and exact keys."""
+    return int(key[2:], 16) if key.startswith("a:") else None
+
+
+def band_keys_of(signature: np.ndarray, params: LshParams) -> list[str]:
+    """The LSH band keys of a signature, ``"<band>:<hash>"``."""
+    rows = params.rows
+    raw = signature.astype("<u4").tobytes()
+    step = rows * 4
+    return [f"{band}:{hashlib.blake2b(raw[start:start + step], digest_size=8).hexdigest()}"
+            for band, start in enumerate(range(0, step * params.bands, step))]
+
+
+def fingerprint(body: str, params: LshParams) -> Fingerprint:
+    """Signature, sketch and keys of an article body (the headline is not part of it)."""
+    tokens = canonical_tokens(body)
+    found = _shingle_list(tokens, params.shingle_size)
+    if not found:
+        empty = np.zeros(0, dtype=np.uint32)
+        return Fingerprint(np.zeros(params.num_perm, dtype=np.uint32), 0, empty, ())
+    hashes = np.fromiter(map(zlib.crc32, found), dtype=np.uint64, count=len(found))
+    distinct = np.unique(hashes)
+    signature = _signature(distinct, params)
+    sketch = hashes[hashes % params.sketch_mod == 0].astype(np.uint32)[:_MAX_SKETCH]
+    # From the sketch, so that an entry's anchors can be told from its sketch alone.
+    anchors = np.unique(sketch[sketch % params.anchor_mod == 0])
+    exact = hashlib.blake2b(" ".join(tokens).encode(), digest_size=12).hexdigest()
+    keys = [*band_keys_of(signature, params), f"x:{exact}",
+            *(anchor_key(int(v)) for v in anchors)]  # np.unique sorted them
+    return Fingerprint(signature, len(distinct), sketch, tuple(keys))
+
+
+@dataclass(frozen=True)
+class Similarity:
+    """How two texts overlap."""
+
+    jaccard: float
+    containment: float  # share of the smaller text found in the larger
+    # The smaller text's shared part lies on both sides of a long unshared run: a common
+    # frame (newsletter head and tail) around different articles.
+    framed: bool = False
+
+    @property
+    def score(self) -> float:
+        return max(self.jaccard, self.containment)
+
+
+@dataclass(frozen=True)
+class Comparable:
+    """A text in the form comparisons need, built once per text (plain Python values:
+    for sketches of a few hundred values they beat numpy's per-call cost)."""
+
+    signature: np.ndarray
+    rows: tuple[bytes, ...]  # the signature's bands as bytes
+    sketch: tuple[int, ...]
+    distinct: frozenset[int]
+    anchors: frozenset[int]
+    size: int
+
+    @classmethod
+    def of(cls, signature: np.ndarray, sketch: np.ndarray, size: int,
+           params: LshParams) -> Comparable:
+        raw, step = signature.astype("<u4").tobytes(), params.rows * 4
+        values = tuple(sketch.tolist())
+        return cls(signature, tuple(raw[i:i + step] for i in range(0, len(raw), step)),
+                   values, frozenset(values),
+                   frozenset(v for v in values if v % params.anchor_mod == 0), size)
+
+    @classmethod
+    def from_fingerprint(cls, fp: Fingerprint, params: LshParams) -> Comparable:
+        return cls.of(fp.signature, fp.sketch, fp.size, params)
+
+
+def _interior_gap(sketch: Sequence[int], shared: frozenset[int]) -> int:
+    """The longest run of unshared sketch values with shared ones on both sides."""
+    longest, last = 0, -1
+    for position, value in enumerate(sketch):
+        if value in shared:
+            if last >= 0:
+                longest = max(longest, position - last - 1)
+            last = position
+    return longest
+
+
+def compare(a: Comparable, b: Comparable, params: LshParams) -> Similarity:
+    """How much two texts share, and whether the shared part frames different texts."""
+    if a.size == 0 or b.size == 0:
+        return Similarity(0.0, 0.0)
+    small, large = (a, b) if (a.size, len(a.sketch)) <= (b.size, len(b.sketch)) else (b, a)
+    if len(small.distinct) < 4:
+        # Too few samples (a text of a few dozen words): the signature estimates better.
+        jaccard = float(np.mean(small.signature == large.signature))
+        intersection = jaccard * (small.size + large.size) / (1.0 + jaccard)
+        return Similarity(jaccard, min(1.0, intersection / small.size))
+    shared = small.distinct & large.distinct
+    common = len(shared)
+    jaccard = common / (len(small.distinct) + len(large.distinct) - common)
+    containment = common / len(small.distinct)
+    framed = _interior_gap(small.sketch, shared) * params.sketch_mod >= params.frame_gap
+    return Similarity(jaccard, containment, framed)
+
+
+def is_copy(sim: Similarity, size_a: int, size_b: int, params: LshParams) -> bool:
+    """Whether two texts with this similarity are copies of one story."""
+    if min(size_a, size_b) < params.min_shingles:
+        return sim.jaccard >= 0.999
+    if sim.framed:
+        return False
+    if sim.jaccard >= params.jaccard_threshold:
+        return True
+    ratio = min(size_a, size_b) / max(size_a, size_b)
+    return sim.containment >= params.containment_threshold and ratio >= params.min_size_ratio
+
+
+def copies(a: Fingerprint, b: Fingerprint, params: LshParams) -> bool:
+    """Whether dedup calls two texts copies: they share a key and pass :func:`is_copy`."""
+    if not set(a.band_keys) & set(b.band_keys):
+        return False
+    sim = compare(Comparable.from_fingerprint(a, params),
+                  Comparable.from_fingerprint(b, params), params)
+    return is_copy(sim, a.size, b.size, params)

@@ -1,0 +1,188 @@
+"""The detector on each case syndication produces: copies and look-alikes that are not."""
+
+import unicodedata
+import zlib
+
+import pytest
+from datasketch import MinHash
+
+from services.dedup.detector import (
+    Comparable,
+    LshParams,
+    canonical_tokens,
+    clean_text,
+    compare,
+    fingerprint,
+    is_copy,
+    shingles,
+)
+
+PARAMS = LshParams()
+
+STORY = """Russian forces fired a barrage of missiles at the port city overnight, damaging grain terminals and two civilian ships that were waiting to load wheat, the regional governor said.
+
+Emergency services said three dock workers were injured and that fires at the terminal were put out by morning, while the port authority suspended loading for the day.
+
+The navy said the ships were flagged in Panama and Liberia and that their crews were safe, adding that the attack was the fourth on the port this month.
+
+Shipping insurers have raised premiums for vessels calling at the port since the attacks began, traders said, and some owners have paused their charters.
+
+The governor asked residents to stay in shelters during alerts and said air defense units had shot down most of the drones that accompanied the missiles in Kiev's "southern" region."""
+
+OTHER_SAME_EVENT = """A missile attack on the Black Sea port damaged two cargo vessels on Tuesday, according to Ukraine's navy, which said the ships had arrived to collect wheat.
+
+Officials reported injuries among port staff. Insurance costs for ships heading to the region have climbed sharply, according to brokers in London.
+
+Kyiv called on its partners to send more air defence systems to protect export routes."""
+
+SHORT = """Poland will open a second rail crossing for Ukrainian grain headed to Baltic ports next month, its infrastructure minister said on Friday, after weeks of queues at the border.
+
+The crossing near Chelm will handle up to forty wagons a day, and inspections will move from the border to the destination ports to cut waiting times for exporters."""
+
+OTHER_SHORT = """Moldova's parliament approved a bill on Thursday that tightens controls on foreign funding of political parties ahead of local elections in the autumn.
+
+The speaker said the law answered attempts to buy votes in the breakaway region, which the government blames on networks financed from Moscow through cash couriers."""
+
+# A long newsletter head and tail of this test's own words, around one article.
+HEAD = """The Evening Ledger: your briefing from the east of Europe, every weekday at six.
+
+Welcome back. Tonight we look at trade routes, elections and the people keeping both running, with reporting from our bureaus in Warsaw, Chisinau and Vilnius and a reading list from the editors.
+
+Forwarded this message by a friend? Join forty thousand readers who get the Evening Ledger in their inbox every evening, free of charge.
+
+This edition is supported by our members. Membership pays for reporting trips, translators and fact checkers, and you can cancel whenever you like."""
+TAIL = """That is it for tonight. The Evening Ledger returns tomorrow at six with more from the region.
+
+You receive this briefing because you signed up on our website. Manage your preferences or leave the list with one click; we never sell or share our readers' addresses.
+
+Corrections, tips and complaints go to the editors, who read everything and reply to as much as they can; corrections appear at the end of the next edition.
+
+Produced by the Evening Ledger team in Warsaw. All rights reserved, reproduction only with permission."""
+
+
+def wrap(body: str, day: int) -> str:
+    return f"Evening Ledger, edition {day}\n\n{HEAD}\n\nTONIGHT'S STORY\n\n{body}\n\n{TAIL}"
+
+
+def judged(a: str, b: str) -> tuple[float, bool]:
+    fa, fb = fingerprint(a, PARAMS), fingerprint(b, PARAMS)
+    sim = compare(Comparable.from_fingerprint(fa, PARAMS),
+                  Comparable.from_fingerprint(fb, PARAMS), PARAMS)
+    return sim.score, is_copy(sim, fa.size, fb.size, PARAMS)
+
+
+def paragraphs(text: str) -> list[str]:
+    return text.split("\n\n")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param("ODESA, Ukraine — " + STORY, id="dateline"),
+        pytest.param("By Jane Roe and John Doe\n\n" + STORY, id="byline"),
+        pytest.param(STORY.replace("\n\nThe navy", "\n\nA ship burns at the terminal. "
+                                   "(Photo: Port authority)\n\nThe navy"), id="caption"),
+        pytest.param(STORY.replace("\n\nShipping", "\n\nSmoke rises over the grain terminal "
+                                   "after the strike on Tuesday morning\n\nShipping"),
+                     id="caption-without-credit"),
+        pytest.param(STORY + "\n\nSource link", id="source-link"),
+        pytest.param("Share this article\n\n" + STORY + "\n\nSign up for our daily newsletter "
+                     "here.", id="share-and-newsletter-lines"),
+        pytest.param(STORY.rsplit("\n\n", 2)[0], id="last-paragraphs-cut"),
+        pytest.param("Dec. 2 (UPI) — " + STORY.rsplit("\n\n", 1)[0], id="wire-dateline-and-cut"),
+        pytest.param(STORY.replace(".\n\nEmergency", ". Emergency", 1), id="paragraphs-merged"),
+        pytest.param(STORY.replace(", while the port", ".\n\nThe port", 1), id="paragraph-split"),
+        pytest.param(STORY.replace("Kiev", "Kyiv").replace("defense", "defence"),
+                     id="spelling-swaps"),
+        pytest.param(STORY.replace('"', "“", 1).replace('"', "”", 1).replace("'", "’"),
+                     id="typographic-quotes"),
+        pytest.param(unicodedata.normalize("NFD", STORY).replace(" ", "  ").replace(
+            "\n\n", "\n \n"), id="whitespace-and-unicode"),
+    ],
+)
+def test_syndicated_variants_are_copies(variant):
+    score, copy = judged(STORY, variant)
+    assert copy, f"similarity {score:.2f}"
+    assert judged(variant, STORY)[1], "a verdict must not depend on which text came first"
+
+
+def test_a_short_article_inside_a_long_newsletter_is_a_copy():
+    wrapped = wrap(SHORT, 12)
+    assert len(wrapped.split()) > 3 * len(SHORT.split())
+    assert judged(SHORT, wrapped)[1]
+    assert judged(wrapped, SHORT)[1]
+
+
+def test_a_short_article_inside_a_newsletter_shares_an_anchor_key_with_it():
+    # Their signatures have too little in common for an LSH band to meet; the anchors do.
+    plain, wrapped = fingerprint(SHORT, PARAMS), fingerprint(wrap(SHORT, 12), PARAMS)
+    anchors = {k for k in plain.band_keys if k.startswith("a:")}
+    assert anchors and anchors <= set(wrapped.band_keys)
+
+
+def test_different_articles_in_one_newsletter_template_are_not_copies():
+    score, copy = judged(wrap(SHORT, 12), wrap(OTHER_SHORT, 13))
+    assert not copy, f"similarity {score:.2f}"
+    fa, fb = (Comparable.from_fingerprint(fingerprint(wrap(t, d), PARAMS), PARAMS)
+              for t, d in ((SHORT, 12), (OTHER_SHORT, 13)))
+    assert compare(fa, fb, PARAMS).framed
+
+
+def test_a_wrapped_article_is_not_a_copy_of_another_days_wrap():
+    assert not judged(wrap(SHORT, 12), wrap(STORY, 14))[1]
+
+
+def test_different_articles_about_the_same_event_are_not_copies():
+    score, copy = judged(STORY, OTHER_SAME_EVENT)
+    assert not copy and score < 0.3
+
+
+def _digest(day: int, items: list[str]) -> str:
+    leads = [" ".join(paragraphs(text)[0].split(". ")[:1]) for text in items]
+    return f"Key events on day {day} of the war\n\n" + "\n\n".join(
+        f"{title}: {lead}" for title, lead in zip(("Ports", "Rail", "Politics"), leads,
+                                                  strict=False))
+
+
+def test_a_key_events_digest_is_not_a_copy_of_an_item_it_quotes():
+    digest = _digest(300, [STORY, SHORT, OTHER_SHORT])
+    for item in (STORY, SHORT, OTHER_SHORT):
+        assert not judged(item, digest)[1]
+        assert not judged(digest, item)[1]
+
+
+def test_two_digests_of_different_days_are_not_copies():
+    one = _digest(300, [STORY, SHORT])
+    two = _digest(301, [OTHER_SAME_EVENT, OTHER_SHORT])
+    assert not judged(one, two)[1]
+
+
+def test_clean_text_removes_dateline_byline_and_boilerplate():
+    text = "KYIV, Ukraine (AP) — Something happened.\nBy Jane Roe\nSource link\nAdvertisement"
+    assert clean_text(text) == "Something happened."
+
+
+def test_spelling_variants_become_one_token_sequence():
+    assert canonical_tokens("Kiev 5 percent Zelensky") == canonical_tokens(
+        "Kyiv 5 per cent Zelenskyy")
+
+
+def test_lsh_parameters_must_fit():
+    with pytest.raises(ValueError, match="multiple"):
+        LshParams(num_perm=64, bands=10)
+    with pytest.raises(ValueError, match="sketch_mod"):
+        LshParams(sketch_mod=3, anchor_mod=16)
+
+
+def test_empty_text_has_no_keys():
+    assert fingerprint("", PARAMS).band_keys == ()
+
+
+def test_signature_is_datasketchs_minhash_of_the_shingles():
+    # The numpy signature must stay equal to datasketch's (same seed and hash), so that
+    # the benchmark's comparison is like for like and the code stays checkable.
+    fp = fingerprint(STORY, PARAMS)
+    reference = MinHash(num_perm=PARAMS.num_perm, seed=PARAMS.seed, hashfunc=zlib.crc32)
+    reference.update_batch(list(shingles(canonical_tokens(STORY), PARAMS.shingle_size)))
+    assert (reference.hashvalues.astype("uint32") == fp.signature).all()
+    assert fp.band_keys == fingerprint(STORY, PARAMS).band_keys

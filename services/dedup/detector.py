@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from datasketch import MinHash
 
-from wirewatch.text import words
+from wirewatch.text import fold
 
 __all__ = [
     "EXACT_BAND",
@@ -49,6 +49,7 @@ __all__ = [
     "copies",
     "fingerprint",
     "is_copy",
+    "shingle_hashes",
     "shingles",
 ]
 
@@ -126,7 +127,8 @@ _DATELINE = re.compile(
     re.VERBOSE,
 )
 # Spellings that outlets swap when they republish: transliterations of Ukrainian and
-# Russian names, and British/American forms. Each maps to one canonical token sequence.
+# Russian names, and British/American forms. Each maps to one canonical token; "per cent"
+# becomes "percent" before the text is cut into words.
 _VARIANTS = {
     "kiev": "kyiv", "odessa": "odesa", "kharkov": "kharkiv",
     "nikolaev": "mykolaiv", "nikolayev": "mykolaiv", "lvov": "lviv", "lugansk": "luhansk",
@@ -134,10 +136,14 @@ _VARIANTS = {
     "dnepr": "dnipro", "dnipropetrovsk": "dnipro", "chernigov": "chernihiv",
     "rovno": "rivne", "artemovsk": "bakhmut",
     "zelensky": "zelenskyy", "zelenskiy": "zelenskyy", "zelenskyi": "zelenskyy",
-    "percent": "per cent", "defense": "defence", "offense": "offence",
+    "defense": "defence", "offense": "offence",
     "program": "programme", "center": "centre", "organization": "organisation",
     "organizations": "organisations",
 }
+
+
+_PER_CENT = re.compile(r"\bper cent\b")
+_WORD = re.compile(r"\w+", re.UNICODE)  # as wirewatch.text.words
 
 
 def clean_text(body: str) -> str:
@@ -155,27 +161,37 @@ def clean_text(body: str) -> str:
 
 def canonical_tokens(body: str) -> list[str]:
     """The cleaned body's folded word tokens, with swapped spellings made one."""
-    out: list[str] = []
-    for token in words(clean_text(body)):
-        canonical = _VARIANTS.get(token)
-        if canonical is None:
-            out.append(token)
-        elif " " in canonical:
-            out.extend(canonical.split())
-        else:
-            out.append(canonical)
-    return out
+    text = fold(clean_text(body))
+    if "per cent" in text:
+        text = _PER_CENT.sub("percent", text)
+    get = _VARIANTS.get
+    return [get(token, token) for token in _WORD.findall(text)]
 
 
 def shingles(tokens: Sequence[str], size: int) -> set[bytes]:
-    """The word ``size``-grams of a token list (the whole list if it is shorter)."""
-    return set(_shingle_list(tokens, size))
-
-
-def _shingle_list(tokens: Sequence[str], size: int) -> list[bytes]:
+    """The word ``size``-grams of a token list as text (the whole list if it is shorter);
+    the detector itself works on :func:`shingle_hashes`."""
     if len(tokens) < size:
-        return [" ".join(tokens).encode()] if tokens else []
-    return [" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)]
+        return {" ".join(tokens).encode()} if tokens else set()
+    return {" ".join(tokens[i : i + size]).encode() for i in range(len(tokens) - size + 1)}
+
+
+_SHINGLE_BASE = np.uint32(0x01000193)  # odd, so that the combination keeps every bit
+
+
+def shingle_hashes(tokens: Sequence[str], size: int) -> np.ndarray:
+    """One 32-bit hash per word ``size``-gram, in text order (one for the whole list if
+    it is shorter). Each word is hashed once (CRC-32: stable across processes, unlike
+    ``hash()``) and the n-grams combine their words' hashes in a few numpy passes, so
+    nothing is joined or hashed per shingle in Python."""
+    words = np.fromiter(map(zlib.crc32, map(str.encode, tokens)), dtype=np.uint32,
+                        count=len(tokens))
+    count = max(1, len(tokens) - size + 1)
+    combined = np.zeros(count, dtype=np.uint32)
+    with np.errstate(over="ignore"):
+        for offset in range(min(size, len(tokens))):
+            combined = combined * _SHINGLE_BASE + words[offset:offset + count]
+    return _fmix32(combined)
 
 
 _SCHEME = "affine32"  # datasketch's default scheme, computed here in one numpy pass
@@ -258,11 +274,10 @@ def band_keys_of(signature: np.ndarray, params: LshParams) -> list[str]:
 def fingerprint(body: str, params: LshParams) -> Fingerprint:
     """Signature, sketch and keys of an article body (the headline is not part of it)."""
     tokens = canonical_tokens(body)
-    found = _shingle_list(tokens, params.shingle_size)
-    if not found:
+    if not tokens:
         empty = np.zeros(0, dtype=np.uint32)
         return Fingerprint(np.zeros(params.num_perm, dtype=np.uint32), 0, empty, ())
-    hashes = np.fromiter(map(zlib.crc32, found), dtype=np.uint64, count=len(found))
+    hashes = shingle_hashes(tokens, params.shingle_size)
     distinct = np.unique(hashes)
     signature = _signature(distinct, params)
     sketch = hashes[hashes % params.sketch_mod == 0].astype(np.uint32)[:_MAX_SKETCH]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from services.classifier.corpus import CorpusArticle
 from services.dedup.detector import LshParams, fingerprint
 from services.dedup.index import BandIndex, registrations, story_marks
-from services.dedup.logic import Match, choose_original
+from services.dedup.logic import choose_original
 from services.dedup.protocol import BandRegister, BandStory, DetectorParams
 
 __all__ = ["DedupScores", "Doc", "build_set", "judge", "score"]
@@ -239,8 +239,8 @@ def judge(docs: Sequence[Doc], params: LshParams, *, max_entries: int = 64) -> l
         found = registrations(doc.id, fp, params, now=float(n), partitions=1)
         answers = index.apply(BandRegister(params=tag, registrations=list(found.values())),
                               float(n))
-        choice = choose_original([Match(m.article_id, m.story_id, m.similarity)
-                                  for band in answers.get(doc.id, []) for m in band.matches])
+        answer = answers.get(doc.id)
+        choice = choose_original(answer.matches if answer else [])
         if choice is None:
             out.append(Judged(doc))
             continue

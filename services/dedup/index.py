@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.dedup.detector import EXACT_BAND, Fingerprint, LshParams
-from services.dedup.logic import Authority, BandEntry, match_in_band
+from services.dedup.logic import Authority, BandEntry, Match, match_in_band
 from services.dedup.protocol import (
-    BandMatches,
     BandMessage,
     BandRegister,
     BandStory,
@@ -26,9 +25,8 @@ from services.dedup.protocol import (
     StoryMark,
     band_partition,
 )
-from services.dedup.verdicts import reply
 
-__all__ = ["BandIndex", "bands_by_partition", "register_batcher", "registrations",
+__all__ = ["Answer", "BandIndex", "bands_by_partition", "register_batcher", "registrations",
            "story_marks"]
 
 
@@ -53,9 +51,8 @@ def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: f
     """An article's registration for each partition holding its band keys."""
     if not fp.band_keys:
         return {}
-    entry = Entry.model_validate(
-        BandEntry(article_id, fp.signature_b64(), fp.sketch_b64(), fp.size,
-                  fp.band_keys[params.bands], now).to_json())
+    entry = Entry(id=article_id, sig=fp.signature_b64(), sketch=fp.sketch_b64(), size=fp.size,
+                  exact=fp.band_keys[params.bands], at=now)
     return {p: Registration(entry=entry, bands=bands)
             for p, bands in bands_by_partition(fp.band_keys, params, partitions).items()}
 
@@ -66,6 +63,15 @@ def story_marks(article_id: str, story_id: str, band_keys: Sequence[str], params
     return {p: StoryMark(article_id=article_id, story_id=story_id,
                          band_keys=[key for _, key in bands])
             for p, bands in bands_by_partition(band_keys, params, partitions).items()}
+
+
+@dataclass
+class Answer:
+    """What an index answers an article: the numbers of its keys registered here, and
+    the earlier copies found at those of them that are authoritative."""
+
+    bands: list[int] = field(default_factory=list)
+    matches: list[Match] = field(default_factory=list)
 
 
 @dataclass
@@ -97,12 +103,12 @@ class BandIndex:
                 del self.bands[band_key]
         return removed
 
-    def apply(self, message: BandMessage, now: float) -> dict[str, list[BandMatches]]:
+    def apply(self, message: BandMessage, now: float) -> dict[str, Answer]:
         """Apply one message; return, per article, the band answers it gives.
 
         Applying a message again gives the same answers and leaves the index as it was.
         """
-        answers: dict[str, list[BandMatches]] = {}
+        answers: dict[str, Answer] = {}
         if isinstance(message, BandStory):
             for mark in message.marks:
                 for band_key in mark.band_keys:
@@ -116,12 +122,11 @@ class BandIndex:
             # waiting (it is then unique to this index).
             self.ignored += len(message.registrations)
             for registration in message.registrations:
-                answers[registration.entry.id] = [reply(band, [])
-                                                  for band, _ in registration.bands]
+                answers[registration.entry.id] = Answer([band for band, _ in registration.bands])
             return answers
         for registration in message.registrations:
-            new = BandEntry.from_json(registration.entry.model_dump())
-            found = answers.setdefault(new.article_id, [])
+            new = BandEntry.from_model(registration.entry)
+            found = answers.setdefault(new.article_id, Answer())
             authorities: dict[str, Authority | None] = {}
             for band, band_key in registration.bands:
                 result = match_in_band(self.bands.get(band_key, []), new, band, band_key,
@@ -130,5 +135,6 @@ class BandIndex:
                                        max_entries=self.max_entries,
                                        authorities=authorities)
                 self.bands[band_key] = result.entries
-                found.append(reply(band, result.matches))
+                found.bands.append(band)
+                found.matches += result.matches
         return answers

@@ -25,6 +25,7 @@ from services.dedup.detector import (
     decode_values,
     is_copy,
 )
+from services.dedup.protocol import Entry
 
 __all__ = ["BandEntry", "BandResult", "Match", "authoritative_key", "choose_original",
            "key_authority", "match_in_band"]
@@ -59,6 +60,11 @@ class BandEntry:
     def from_json(cls, data: dict[str, Any]) -> BandEntry:
         return cls(data["id"], data["sig"], data["sketch"], data["size"], data["exact"],
                    data["at"], data.get("story"))
+
+    @classmethod
+    def from_model(cls, entry: Entry) -> BandEntry:
+        return cls(entry.id, entry.sig, entry.sketch, entry.size, entry.exact, entry.at,
+                   entry.story)
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,8 @@ def match_in_band(
     redelivered message gives the same answer. ``authorities`` caches, across the keys of
     one registration, the authoritative key of each earlier entry met.
     """
+    if not entries:  # most keys of an article nobody copied: nothing to compare
+        return BandResult([new])
     kept = [e for e in entries if now - e.seen_at <= max_age or e.article_id == new.article_id]
     position = next((i for i, e in enumerate(kept) if e.article_id == new.article_id), None)
     if position is None:

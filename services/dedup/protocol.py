@@ -15,20 +15,20 @@ earlier copy it matched when that one's story was not yet recorded in the band.
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from aiokafka.partitioner import murmur2
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from schemas.article_raw import RawArticle
-from schemas.base import Event, MessageDecodeError
+from schemas.base import Event, MessageDecodeError, describe_errors
 from schemas.story import StoryMember
 
 __all__ = [
-    "BandMatches",
     "BandMessage",
     "BandRegister",
     "BandStory",
@@ -55,8 +55,12 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def partition_for(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2) gives ``key``."""
+    """The partition Kafka's default partitioner (murmur2) gives ``key``.
+
+    aiokafka's murmur2 is pure Python and each stage asks for an article's partition
+    again: the recent answers are kept."""
     return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
@@ -156,18 +160,13 @@ class VoteArticles(Event):
     articles: list[VoteArticle]
 
 
-class BandMatches(Part):
-    """One band's answer: the earlier copies found under the article's key of that band."""
-
-    band: int
-    matches: list[MatchOut]
-
-
 class VoteReply(Part):
-    """The answers of some of an article's bands."""
+    """The answers of some of an article's keys (those of one batch of the index stage):
+    which keys answered, and the earlier copies found at the keys authoritative for them."""
 
     article_id: str
-    bands: list[BandMatches]
+    bands: list[int] = Field(description="Numbers of the article's keys answered here.")
+    matches: list[MatchOut]
 
 
 class VoteReplies(Event):
@@ -211,32 +210,36 @@ class VoteJoins(Event):
 
 BandMessage = BandRegister | BandStory
 VoteMessage = VoteArticles | VoteReplies | VoteAsk | VoteAnswer | VoteJoins
-_BAND_KINDS: dict[str, type[BandRegister | BandStory]] = {
-    "register": BandRegister, "story": BandStory}
-_VOTE_KINDS: dict[str, type[VoteMessage]] = {
-    "articles": VoteArticles, "replies": VoteReplies, "ask": VoteAsk, "answer": VoteAnswer,
-    "joins": VoteJoins}
+# One pass of pydantic's JSON parser per message, the kind chosen by "op".
+_BAND_ADAPTER: TypeAdapter[BandMessage] = TypeAdapter(
+    Annotated[BandMessage, Field(discriminator="op")])
+_VOTE_ADAPTER: TypeAdapter[VoteMessage] = TypeAdapter(
+    Annotated[VoteMessage, Field(discriminator="op")])
 
 
-def _decode(raw: bytes, kinds: dict[str, type[Any]], topic: str) -> Any:
-    data = Event.parse_json(raw, topic)
-    op = data.get("op")
-    kind = kinds.get(op) if isinstance(op, str) else None
-    if kind is None:
+def _decode(raw: bytes, adapter: TypeAdapter[Any], topic: str) -> Any:
+    if not raw:
+        raise MessageDecodeError(f"{topic}: empty message value")
+    try:
+        message = adapter.validate_json(raw)
+    except ValidationError as exc:
+        raise MessageDecodeError(f"{topic}: {describe_errors(exc)}") from None
+    if message.schema_version > message.SCHEMA_VERSION:
         raise MessageDecodeError(
-            f"{topic}: op {op!r} is not one of {', '.join(sorted(kinds))}")
-    return kind.from_data(data)
+            f"{topic}: schema_version {message.schema_version} is newer than the supported "
+            f"{message.SCHEMA_VERSION}")
+    return message
 
 
 def decode_band_message(raw: bytes) -> BandMessage:
     """Parse a ``dedup.bands`` value; MessageDecodeError if it is neither kind."""
-    message: BandMessage = _decode(raw, _BAND_KINDS, "dedup.bands")
+    message: BandMessage = _decode(raw, _BAND_ADAPTER, "dedup.bands")
     return message
 
 
 def decode_vote_message(raw: bytes) -> VoteMessage:
     """Parse a ``dedup.votes`` value; MessageDecodeError if it is none of the kinds."""
-    message: VoteMessage = _decode(raw, _VOTE_KINDS, "dedup.votes")
+    message: VoteMessage = _decode(raw, _VOTE_ADAPTER, "dedup.votes")
     return message
 
 
@@ -265,7 +268,7 @@ class Batcher:
     def add(self, partition: int, item: Part) -> None:
         """Queue one item for ``partition``; ItemTooLarge if it alone would pass
         ``max_bytes``."""
-        encoded = orjson.dumps(item.model_dump(mode="json"))
+        encoded = item.model_dump_json().encode()
         if len(encoded) > self._max_bytes:
             raise ItemTooLarge(f"{len(encoded):,} bytes encoded, over the {self._max_bytes:,} "
                                "bytes one message may carry")

@@ -27,12 +27,18 @@ import orjson
 
 from schemas.article_raw import RawArticle
 from services.dedup.detector import LshParams, fingerprint
-from services.dedup.index import BandIndex, register_batcher, registrations, story_marks
+from services.dedup.index import (
+    Answer,
+    BandIndex,
+    register_batcher,
+    registrations,
+    story_marks,
+)
 from services.dedup.protocol import (
-    BandMatches,
     BandStory,
     Batcher,
     ItemTooLarge,
+    MatchOut,
     StoryJoin,
     VoteAnswer,
     VoteArticle,
@@ -139,27 +145,31 @@ class IndexStage:
         for partition in set(self.indexes) - set(kept):
             del self.indexes[partition]
 
-    def new_batch(self) -> dict[str, list[BandMatches]]:
+    def new_batch(self) -> dict[str, Answer]:
         # An article's bands are spread over partitions; answered together they reach
         # the decide stage as one reply.
         return {}
 
-    def handle(self, answers: dict[str, list[BandMatches]], partition: int,
+    def handle(self, answers: dict[str, Answer], partition: int,
                value: bytes) -> None:
         index = self.index(partition)
         ignored = index.ignored
-        for article_id, bands in index.apply(decode_band_message(value), self.clock()).items():
-            answers.setdefault(article_id, []).extend(bands)
+        for article_id, answer in index.apply(decode_band_message(value), self.clock()).items():
+            found = answers.setdefault(article_id, Answer())
+            found.bands += answer.bands
+            found.matches += answer.matches
         if index.ignored > ignored:
             log.warning("registrations made with other detector parameters ignored",
                         extra=fields(partition=partition, ignored=index.ignored - ignored,
                                      since_start=index.ignored))
 
-    async def finish(self, answers: dict[str, list[BandMatches]], send: Send) -> None:
+    async def finish(self, answers: dict[str, Answer], send: Send) -> None:
         replies = Batcher(VoteReplies, "replies")
-        for article_id, bands in answers.items():
-            replies.add(partition_for(article_id, self.vote_partitions),
-                        VoteReply(article_id=article_id, bands=bands))
+        for article_id, answer in answers.items():
+            replies.add(partition_for(article_id, self.vote_partitions), VoteReply(
+                article_id=article_id, bands=answer.bands,
+                matches=[MatchOut(article_id=m.article_id, story_id=m.story_id,
+                                  similarity=min(1.0, m.similarity)) for m in answer.matches]))
         await send_batcher(send, self.topics.votes, replies)
 
 

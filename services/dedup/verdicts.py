@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -12,15 +11,13 @@ from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from services.dedup.logic import Match, choose_original
 from services.dedup.protocol import (
-    BandMatches,
-    MatchOut,
     VoteAnswer,
     VoteArticle,
     VoteAsk,
     VoteReply,
 )
 
-__all__ = ["Pending", "Step", "Verdict", "answer_for", "render", "reply"]
+__all__ = ["Pending", "Step", "Verdict", "answer_for", "render"]
 
 
 MAX_HOPS = 8  # a chain of copies of copies longer than this is cut short (see Pending)
@@ -79,7 +76,9 @@ class Pending:
 
     article: RawArticle | None = None
     band_keys: list[str] = field(default_factory=list)
-    replies: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    answered: set[int] = field(default_factory=set)  # numbers of the keys that answered
+    # The earlier copies found: article id -> (story id if the band knew it, similarity).
+    matches: dict[str, tuple[str | None, float]] = field(default_factory=dict)
     choice: Match | None = None  # the matched earlier copy while its story is looked up
     resolving: str | None = None  # the article currently asked
     hops: int = 0
@@ -93,7 +92,7 @@ class Pending:
 
     @property
     def complete(self) -> bool:
-        return self.article is not None and len(self.replies) >= len(self.band_keys)
+        return self.article is not None and len(self.answered) >= len(self.band_keys)
 
     def add(self, vote: VoteArticle | VoteReply, now: float = 0.0) -> Step:
         """Record the article or a band reply; decide once everything is in."""
@@ -104,14 +103,15 @@ class Pending:
             self.article = vote.article
             self.band_keys = list(vote.band_keys)
         else:
-            for band in vote.bands:
-                self.replies[band.band] = [m.model_dump() for m in band.matches]
+            # A pair is reported at one key only, so a repeated match is a redelivery.
+            self.answered.update(vote.bands)
+            for m in vote.matches:
+                self.matches[m.article_id] = (m.story_id, m.similarity)
         if not self.complete:
             return Step()
         waiters, self.waiters = self.waiters, []
-        matches = [Match(m["article_id"], m["story_id"], m["similarity"])
-                   for band in self.replies.values() for m in band]
-        choice = choose_original(matches)
+        choice = choose_original([Match(article_id, story, similarity) for article_id,
+                                  (story, similarity) in self.matches.items()])
         if choice is None:
             return Step(Verdict(None), answers=[self._answer(w, story=self.article_id)
                                                 for w in waiters])
@@ -159,7 +159,8 @@ class Pending:
         return orjson.dumps({
             "article": None if self.article is None else self.article.model_dump(mode="json"),
             "band_keys": self.band_keys,
-            "replies": {str(k): v for k, v in self.replies.items()},
+            "answered": sorted(self.answered),
+            "matches": {k: list(v) for k, v in self.matches.items()},
             "choice": None if choice is None else [choice.article_id, choice.similarity],
             "resolving": self.resolving, "hops": self.hops, "waiters": self.waiters,
             "asked_at": self.asked_at})
@@ -171,9 +172,13 @@ class Pending:
         data = orjson.loads(raw)
         choice = data.get("choice")
         article = data["article"]
+        if "replies" in data:  # written by a version that kept one reply per key
+            data["answered"] = [int(k) for k in data["replies"]]
+            data["matches"] = {m["article_id"]: [m["story_id"], m["similarity"]]
+                               for band in data["replies"].values() for m in band}
         return cls(None if article is None else RawArticle.model_validate(article),
-                   data["band_keys"],
-                   {int(k): v for k, v in data["replies"].items()},
+                   data["band_keys"], set(data["answered"]),
+                   {k: (v[0], v[1]) for k, v in data["matches"].items()},
                    None if choice is None else Match(choice[0], None, choice[1]),
                    data.get("resolving"), data.get("hops", 0), data.get("waiters", []),
                    data.get("asked_at", 0.0))
@@ -195,10 +200,3 @@ def render(article: RawArticle, verdict: Verdict) -> UniqueArticle | DuplicateAr
         duplicate_of=verdict.original.story_id,
         similarity=round(verdict.original.similarity, 4),
     )
-
-
-def reply(band: int, matches: list[Match]) -> BandMatches:
-    """One band's answer, an item of a :class:`VoteReply`."""
-    return BandMatches(band=band, matches=[
-        MatchOut(article_id=m.article_id, story_id=m.story_id,
-                 similarity=min(1.0, m.similarity)) for m in matches])

@@ -1,7 +1,6 @@
 """The detector on each case syndication produces: copies and look-alikes that are not."""
 
 import unicodedata
-import zlib
 
 import pytest
 from datasketch import MinHash
@@ -14,6 +13,7 @@ from services.dedup.detector import (
     compare,
     fingerprint,
     is_copy,
+    shingle_hashes,
     shingles,
 )
 
@@ -178,11 +178,21 @@ def test_empty_text_has_no_keys():
     assert fingerprint("", PARAMS).band_keys == ()
 
 
-def test_signature_is_datasketchs_minhash_of_the_shingles():
-    # The numpy signature must stay equal to datasketch's (same seed and hash), so that
-    # the benchmark's comparison is like for like and the code stays checkable.
+def test_signature_is_datasketchs_minhash_of_the_shingle_hashes():
+    # The numpy signature must stay equal to datasketch's MinHash of the same shingle
+    # hashes (same seed and scheme), so that the benchmark compares like with like.
     fp = fingerprint(STORY, PARAMS)
-    reference = MinHash(num_perm=PARAMS.num_perm, seed=PARAMS.seed, hashfunc=zlib.crc32)
-    reference.update_batch(list(shingles(canonical_tokens(STORY), PARAMS.shingle_size)))
+    hashes = shingle_hashes(canonical_tokens(STORY), PARAMS.shingle_size)
+    reference = MinHash(num_perm=PARAMS.num_perm, seed=PARAMS.seed, hashfunc=int)
+    reference.update_batch([int(h) for h in hashes])
     assert (reference.hashvalues.astype("uint32") == fp.signature).all()
     assert fp.band_keys == fingerprint(STORY, PARAMS).band_keys
+    assert fp.size == len(set(hashes.tolist())) == len(shingles(canonical_tokens(STORY), 5))
+
+
+def test_shingle_hashes_depend_on_the_words_and_their_order():
+    one = shingle_hashes(["a", "b", "c", "d", "e", "f"], 5)
+    assert len(one) == 2 and one[0] != one[1]
+    assert (shingle_hashes(["a", "b", "c", "d", "e", "f"], 5) == one).all()
+    assert shingle_hashes(["b", "a", "c", "d", "e", "f"], 5)[0] != one[0]
+    assert len(shingle_hashes(["short"], 5)) == 1

@@ -3,9 +3,8 @@
 from dataclasses import replace
 
 from services.dedup.detector import LshParams, fingerprint
-from services.dedup.index import BandIndex, register_batcher, registrations
+from services.dedup.index import Answer, BandIndex, register_batcher, registrations
 from services.dedup.protocol import (
-    BandMatches,
     BandRegister,
     BandStory,
     StoryMark,
@@ -49,12 +48,11 @@ def index() -> BandIndex:
     return BandIndex(PARAMS, max_age=14 * DAY, max_entries=64)
 
 
-Answers = list[tuple[str, BandMatches]]  # (article id, one band's answer)
+Answers = list[tuple[str, Answer]]  # (article id, what one message answered it)
 
 
 def apply(idx: BandIndex, value: bytes, now: float) -> Answers:
-    return [(article_id, band) for article_id, bands in
-            idx.apply(decode_band_message(value), now).items() for band in bands]
+    return list(idx.apply(decode_band_message(value), now).items())
 
 
 def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, Answers]:
@@ -65,7 +63,7 @@ def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, Answers]:
 
 
 def matches_of(answers: Answers, article_id: str) -> set[str]:
-    return {m.article_id for a, band in answers if a == article_id for m in band.matches}
+    return {m.article_id for a, answer in answers if a == article_id for m in answer.matches}
 
 
 def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
@@ -75,8 +73,8 @@ def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
         _, found = replay([v for p, v in sent if p == partition])
         replies += found
     for article_id, body in (("story", STORY), ("copy", COPY), ("other", OTHER)):
-        bands = [band.band for a, band in replies if a == article_id]
-        assert len(bands) == len(fingerprint(body, PARAMS).band_keys)
+        bands = [band for a, answer in replies if a == article_id for band in answer.bands]
+        assert len(bands) == len(set(bands)) == len(fingerprint(body, PARAMS).band_keys)
     assert matches_of(replies, "copy") == {"story"}
     assert matches_of(replies, "story") == matches_of(replies, "other") == set()
 
@@ -100,7 +98,7 @@ def test_story_marks_reach_later_copies_through_the_band():
                                          band_keys=list(fp.band_keys))]), 1002.0)
     late_copy = messages(("late", COPY + "\n\nSign up for our newsletter"))
     answers = [a for _, v in late_copy for a in apply(idx, v, 1003.0)]
-    stories = {m.article_id: m.story_id for _, band in answers for m in band.matches}
+    stories = {m.article_id: m.story_id for _, answer in answers for m in answer.matches}
     # The newsletter line is boilerplate, so the late copy is an exact copy of "copy",
     # whose story the band now knows; "story" itself was never marked (it is unique).
     assert stories == {"copy": "story", "story": None}
@@ -135,7 +133,7 @@ def test_registrations_made_with_other_parameters_are_answered_but_never_indexed
     log = [v for _, v in messages(("story", STORY), ("other", OTHER), params=older)]
     idx, answers = replay(log)
     assert idx.ignored == sum(len(decode_band_message(v).registrations) for v in log)
-    assert idx.bands == {} and all(not band.matches for _, band in answers)
+    assert idx.bands == {} and all(not answer.matches for _, answer in answers)
     assert {a for a, _ in answers} == {"story", "other"}  # nobody is left waiting
     copy = [a for _, v in messages(("copy", COPY)) for a in apply(idx, v, 1002.0)]
     assert matches_of(copy, "copy") == set()  # the older entries cannot match it

@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 from schemas import RawArticle
 from services.dedup.protocol import (
-    BandMatches,
     MatchOut,
     VoteAnswer,
     VoteArticle,
@@ -21,7 +20,7 @@ def article(article_id: str) -> RawArticle:
 
 
 def band_reply(article_id: str, band: int, matches: list[MatchOut]) -> VoteReply:
-    return VoteReply(article_id=article_id, bands=[BandMatches(band=band, matches=matches)])
+    return VoteReply(article_id=article_id, bands=[band], matches=matches)
 
 
 def arrive(pending: Pending, article_id: str, replies: dict[int, list[MatchOut]]):

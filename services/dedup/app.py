@@ -17,10 +17,11 @@
 Because a band key always lives on one partition, two copies that arrived on different
 partitions of ``articles.raw`` (or at different replicas) still meet in stage 2.
 
-Each stage takes its input in batches (``DEDUP_BATCH_SIZE`` messages or ``DEDUP_BATCH_WAIT``
-seconds, whichever comes first), sends one message per receiving partition and writes each
-table key once per batch. A batch's offsets are committed only after it is handled; a crash
-repeats it, and every stage gives the same answers again.
+Each stage takes its input in batches (at most ``DEDUP_BATCH_SIZE`` messages: an idle
+stage waits ``DEDUP_BATCH_WAIT`` after a first message for others to join it, a busy one
+takes what gathered while it worked), sends one message per receiving partition and
+writes each table key once per batch. A batch's offsets are committed only after it is
+handled; a crash repeats it, and every stage gives the same answers again.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 import faust
 from aiokafka.errors import KafkaError
@@ -43,7 +44,7 @@ from services.dedup.settings import Settings
 from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, IndexStage, Topics
 from wirewatch.kafka import read_partition
 from wirewatch.logs import fields
-from wirewatch.streaming import ErrorPolicy, make_app
+from wirewatch.streaming import ErrorPolicy, make_app, take_ready
 from wirewatch.topology import DEDUP_BANDS, DEDUP_VOTES, plan
 
 __all__ = ["SERVICE", "create_app"]
@@ -109,10 +110,7 @@ def create_app(settings: Settings) -> faust.App:
         await decide.handle(batch, value)
 
     def batches(stream: faust.StreamT[bytes]) -> AsyncIterator[Sequence[faust.EventT[bytes]]]:
-        # faust's StreamT does not declare take_events; the Stream given to agents has it.
-        taken: AsyncIterator[Sequence[faust.EventT[bytes]]] = cast(Any, stream).take_events(
-            settings.batch_size, within=settings.batch_wait)
-        return taken
+        return take_ready(stream, settings.batch_size, linger=settings.batch_wait)
 
     @app.agent(raw_topic, name="fingerprint_articles")
     async def fingerprint_articles(stream: faust.StreamT[bytes]) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -265,11 +265,17 @@ class DecideStage:
         decided = self.verdicts.get(article_id)
         if decided is not None:
             verdict = Verdict.from_bytes(decided)
+            if isinstance(vote, VoteAsk):
+                await self._send_vote(answer_for(verdict, article_id, vote.asker))
+                return
             if isinstance(vote, VoteArticle):
                 # A redelivery or a re-sent article: the same answer again, never a new one.
                 await self._publish(vote.article, verdict)
-            elif isinstance(vote, VoteAsk):
-                await self._send_vote(answer_for(verdict, article_id, vote.asker))
+            if verdict.join is not None:
+                # The batch that decided it may have died before its joins were sent;
+                # a join that arrived already changes nothing.
+                batch.joins.add(partition_for(verdict.join.story_id, self.vote_partitions),
+                                verdict.join)
             return
         pending = batch.undecided.get(article_id)
         if pending is None:
@@ -304,23 +310,25 @@ class DecideStage:
     async def _conclude(self, batch: DecideBatch, pending: Pending, verdict: Verdict) -> None:
         article = pending.article
         assert article is not None
+        # The story's trail lives on the story's partition: the join travels there.
+        story_id = verdict.story_id or article.id
+        similarity = 1.0 if verdict.original is None else verdict.original.similarity
+        joined = StoryJoin(story_id=story_id, member=member_of(article, similarity))
+        verdict = replace(verdict, join=joined)
         await self._publish(article, verdict)
         self.verdicts[article.id] = verdict.to_bytes()
         if article.id in self.pending:
             del self.pending[article.id]
-        # The story's trail lives on the story's partition: the join travels there.
-        story_id = verdict.story_id or article.id
-        similarity = 1.0 if verdict.original is None else verdict.original.similarity
-        batch.joins.add(partition_for(story_id, self.vote_partitions),
-                        StoryJoin(story_id=story_id, member=member_of(article, similarity)))
+        batch.joins.add(partition_for(story_id, self.vote_partitions), joined)
         if verdict.original is None:
             log.info("unique article", extra=fields(article_id=article.id, source=article.source))
-            return
-        log.info("duplicate removed", extra=fields(
-            article_id=article.id, source=article.source,
-            duplicate_of=verdict.original.story_id,
-            similarity=round(verdict.original.similarity, 3)))
-        # Later copies that meet this one in a band learn the story there, without asking.
+        else:
+            log.info("duplicate removed", extra=fields(
+                article_id=article.id, source=article.source,
+                duplicate_of=verdict.original.story_id,
+                similarity=round(verdict.original.similarity, 3)))
+        # Later copies that meet this one in a band learn the story there, without asking
+        # this partition (a unique article's story is its own id).
         marks = story_marks(article.id, story_id, pending.band_keys, self.params,
                             partitions=self.band_partitions)
         for partition, mark in marks.items():

@@ -11,6 +11,7 @@ from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from services.dedup.logic import Match, choose_original
 from services.dedup.protocol import (
+    StoryJoin,
     VoteAnswer,
     VoteArticle,
     VoteAsk,
@@ -29,6 +30,9 @@ class Verdict:
 
     original: Match | None
     at: float | None = None  # when it was decided (Unix time), to expire it
+    # The join the verdict sent to its story's trail, kept to send it again when a vote of
+    # the decided article is redelivered (the crash may have come before it was sent).
+    join: StoryJoin | None = None
 
     @property
     def story_id(self) -> str | None:
@@ -36,20 +40,22 @@ class Verdict:
         return None if self.original is None else self.original.story_id
 
     def to_bytes(self) -> bytes:
+        join = None if self.join is None else self.join.model_dump(mode="json")
         if self.original is None:
-            return orjson.dumps({"unique": True, "at": self.at})
+            return orjson.dumps({"unique": True, "at": self.at, "join": join})
         m = self.original
         return orjson.dumps({"unique": False, "article_id": m.article_id,
                              "story_id": m.story_id, "similarity": m.similarity,
-                             "at": self.at})
+                             "at": self.at, "join": join})
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Verdict:
         data = orjson.loads(raw)
+        join = None if data.get("join") is None else StoryJoin.model_validate(data["join"])
         if data["unique"]:
-            return cls(None, data.get("at"))
+            return cls(None, data.get("at"), join)
         return cls(Match(data["article_id"], data["story_id"], data["similarity"]),
-                   data.get("at"))
+                   data.get("at"), join)
 
 
 @dataclass

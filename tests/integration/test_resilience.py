@@ -14,7 +14,7 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas import Alert, DuplicateArticle, RawArticle, UniqueArticle
+from schemas import Alert, DuplicateArticle, RawArticle, Story, UniqueArticle
 from services.dedup.detector import copies, fingerprint
 from services.dedup.settings import Settings as DedupSettings
 from tests.integration.conftest import collect, publish
@@ -109,6 +109,79 @@ async def test_two_dedup_replicas_catch_copies_on_each_others_partitions(
     assert len(unique_ids) == 12 and len(copy_of) == 12
     # The replicas kept their partitions all along, so every pair did cross replicas.
     assert await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2) == owned
+
+
+async def test_two_replicas_name_the_earliest_publication_as_the_story_origin(
+        namespace, bootstrap, make_pipeline):
+    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
+    raw_topic = namespace + "articles.raw"
+    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
+    side = [min(owned[0]), min(owned[1])]
+    early, late = datetime(2026, 3, 1, 8, 0, tzinfo=UTC), datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    # The copy published later is read first, on one replica's partition; the original,
+    # published first, is read last, on the other replica's.
+    pairs = [(o.model_copy(update={"published_at": early}),
+              c.model_copy(update={"published_at": late})) for o, c in copy_pairs(5, "trail")]
+    for i, (_, copy) in enumerate(pairs):
+        await publish(bootstrap, raw_topic, [(copy.id.encode(), copy.to_bytes())],
+                      partition=side[i % 2])
+    await collect(bootstrap, namespace + "articles.unique", lambda v: _distinct(v) >= 5)
+    for i, (original, _) in enumerate(pairs):
+        await publish(bootstrap, raw_topic, [(original.id.encode(), original.to_bytes())],
+                      partition=side[(i + 1) % 2])
+
+    def latest(values: list[bytes]) -> dict[str, Story]:
+        return {s.story_id: s for s in map(Story.from_bytes, values)}
+
+    records = await collect(bootstrap, namespace + "stories", lambda v: sum(
+        1 for s in latest(v).values() if s.copy_count == 1) >= 5)
+    stories = latest([v for _, v in records])
+    assert set(stories) == {c.id for _, c in pairs}  # the story id: the copy read first
+    for original, copy in pairs:
+        story = stories[copy.id]
+        assert story.origin.article_id == original.id, "the origin is the earliest publication"
+        assert story.origin.published_at == early and story.origin.url == original.url
+        assert [m.article_id for m in story.copies] == [copy.id]
+        assert story.copy_count == 1 and story.source_count == 2
+        assert story.first_seen <= story.last_seen
+    assert await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2) == owned
+
+
+async def test_a_dedup_restarted_while_copies_arrive_loses_none_and_keeps_the_trails(
+        namespace, bootstrap, make_pipeline):
+    pipeline = make_pipeline({"WIREWATCH_COMMIT_INTERVAL": "0.2"})
+    pipeline.start(only=("dedup",))
+    raw_topic = namespace + "articles.raw"
+    await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 1)
+    pairs = copy_pairs(24, "arriving")
+    await publish(bootstrap, raw_topic, [(o.id.encode(), o.to_bytes()) for o, _ in pairs])
+    await collect(bootstrap, namespace + "articles.unique", lambda v: _distinct(v) >= 24)
+
+    async def copies_trickle() -> None:
+        for _, copy in pairs:
+            await publish(bootstrap, raw_topic, [(copy.id.encode(), copy.to_bytes())])
+            await asyncio.sleep(0.05)
+
+    sending = asyncio.create_task(copies_trickle())
+    # Kill the replica once a few copies have been decided, while the rest still arrive.
+    await collect(bootstrap, namespace + "articles.duplicates", lambda v: _distinct(v) >= 4)
+    dedup = pipeline.of("dedup")[0]
+    dedup.kill()
+    await asyncio.sleep(0.5)
+    dedup.start()
+    await sending
+
+    ids = {o.id for o, _ in pairs} | {c.id for _, c in pairs}
+    unique_ids, copy_of = await _verdicts_covering(bootstrap, namespace, ids)
+    assert copy_of == {c.id: o.id for o, c in pairs}
+    assert unique_ids == {o.id for o, _ in pairs}
+    records = await collect(bootstrap, namespace + "stories", lambda v: sum(
+        1 for s in {s.story_id: s for s in map(Story.from_bytes, v)}.values()
+        if s.copy_count) >= 24)
+    stories = {s.story_id: s for s in (Story.from_bytes(v) for _, v in records)}
+    for original, copy in pairs:
+        story = stories[original.id]
+        assert story.copy_count == 1 and [m.article_id for m in story.copies] == [copy.id]
 
 
 async def wait_until_committed(bootstrap: str, group: str, topic: str,

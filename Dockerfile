@@ -11,6 +11,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY schemas ./schemas
 COPY services ./services
 COPY wirewatch ./wirewatch
+COPY wirewatch_cli ./wirewatch_cli
 COPY data/topics ./data/topics
 # The topic model is trained from the labelled corpus at build time (seconds), into the
 # installed package where the classifier looks for it.

@@ -60,8 +60,8 @@ test-unit: setup
 	$(BIN)/pytest tests/unit -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check services schemas wirewatch tests bench
-	$(BIN)/mypy services schemas wirewatch bench
+	$(BIN)/ruff check services schemas wirewatch wirewatch_cli devrig tests bench
+	$(BIN)/mypy services schemas wirewatch wirewatch_cli devrig bench
 
 clean: kafka-stop
 	rm -rf .run

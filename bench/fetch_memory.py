@@ -17,11 +17,11 @@ import time
 import httpx
 from aiohttp import web
 
+from devrig.localrig import gzip_bomb, peak_rss_mb
 from services.fetcher.download import download
 from services.fetcher.feeds import FeedError
 from services.fetcher.netguard import AddressGuard
 from services.fetcher.settings import Settings
-from wirewatch.localrig import gzip_bomb, peak_rss_mb
 
 MB = 1_000_000
 

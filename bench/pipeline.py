@@ -40,12 +40,13 @@ import yaml
 from aiokafka.errors import GroupCoordinatorNotAvailableError
 
 from bench.baseline import datasketch_per_s
+from devrig.localrig import Pipeline, SlackReceiver, SmtpSink
+from devrig.synthetic import SyntheticItem, stream
 from schemas.article_unique import UniqueArticle
 from services.classifier.corpus import load_articles
 from services.dedup.settings import Settings as DedupSettings
+from services.topics import plan
 from wirewatch.kafka import consume, group_assignment, producer
-from wirewatch.localrig import Pipeline, SlackReceiver, SmtpSink
-from wirewatch.synthetic import SyntheticItem, stream
 from wirewatch.topology import create_topics, delete_topics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -284,7 +285,7 @@ async def main(argv: list[str] | None = None) -> int:
     stages = (args.only,) if args.only else STAGES[: args.stages]
     run_dir = ROOT / ".run" / "bench"
     namespace = f"bench{int(time.time())}."
-    await create_topics(args.bootstrap, namespace)
+    await create_topics(args.bootstrap, plan(), namespace)
     if args.only == "classifier":
         items, source_topic = corpus_items(args.articles), "articles.unique"
     else:

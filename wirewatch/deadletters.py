@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 from schemas.deadletter import DeadLetter
 
-__all__ = ["MAX_PAYLOAD", "encode_payload", "make_dead_letter"]
+__all__ = ["MAX_PAYLOAD", "REPLAY_HEADER", "encode_payload", "make_dead_letter"]
 
 
 # The whole dead letter must stay under Kafka's default 1 MB message size.
 MAX_PAYLOAD = 256_000
+# Marks a record that `wirewatch deadletters replay` published again.
+REPLAY_HEADER = "wirewatch-replay"
 
 
 def _is_utf8(raw: bytes) -> bool:

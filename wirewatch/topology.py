@@ -1,44 +1,29 @@
-"""Every topic the pipeline uses, public and internal, and their creation.
+"""Topics and their creation: the public topics here, each service's internal ones in
+that service (``services/<name>/topics.py``), all of them listed by ``services.topics``.
 
-Source topics are created here with explicit partition counts; faust creates only its own
-changelog topics. Internal topics are not part of the public contract.
+Source topics are created with explicit partition counts; faust would create only its own
+changelog topics, and late (see :func:`changelog`). Internal topics are not part of the
+public contract.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.offset import OffsetRequest
 
-from schemas.topics import ARTICLES_CLASSIFIED, PUBLIC_TOPICS, STORIES
+from schemas.topics import PUBLIC_TOPICS, STORIES
 from wirewatch.kafka import admin
 from wirewatch.logs import fields
 
-__all__ = [
-    "DEDUP_BANDS",
-    "DEDUP_VOTES",
-    "FETCHER_STATE",
-    "STATE_MAX_BYTES",
-    "TopicPlan",
-    "create_topics",
-    "delete_topics",
-    "plan",
-]
+__all__ = ["TopicPlan", "changelog", "create_topics", "delete_topics", "public_topics"]
 
 log = logging.getLogger(__name__)
-
-# Internal topics. Their partition counts fix the parallelism of the stage that reads them.
-DEDUP_BANDS = "dedup.bands"
-DEDUP_VOTES = "dedup.votes"
-FETCHER_STATE = "fetcher.state"
-STATE_MAX_BYTES = 8 * 1024 * 1024
-BANDS_RETENTION_DAYS = 15
-
 
 @dataclass(frozen=True)
 class TopicPlan:
@@ -49,38 +34,24 @@ class TopicPlan:
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-def plan() -> list[TopicPlan]:
-    """All topics of the pipeline."""
+def public_topics() -> list[TopicPlan]:
+    """The topics of the public contract (``schemas.topics``)."""
     # The story trail is a table: its latest record per story is what counts.
     compacted = {STORIES.name}
-    topics = [TopicPlan(spec.name, spec.partitions,
-                        {"cleanup.policy": "compact"} if spec.name in compacted else {})
-              for spec in PUBLIC_TOPICS]
-    topics += [
-        # dedup rebuilds its band index by replaying this topic, so it keeps at least
-        # DEDUP_RETENTION_DAYS (14 by default) of registrations.
-        TopicPlan(DEDUP_BANDS, 8, {"retention.ms": str(BANDS_RETENTION_DAYS * 86_400_000)}),
-        TopicPlan(DEDUP_VOTES, 4),
-        # One record per feed, newest wins: compaction keeps the state forever and small.
-        # A feed's state lists the ids of all the items it still shows: up to a few MB
-        # for a feed of tens of thousands of items.
-        TopicPlan(FETCHER_STATE, 8, {"cleanup.policy": "compact",
-                                     "max.message.bytes": str(STATE_MAX_BYTES)}),
-    ]
-    # The changelogs of the faust tables, named as faust names them ("<app>-<table>-
-    # changelog"). faust would create them itself when a worker starts, but a broker can
-    # take seconds to publish a new topic's metadata, and a table written meanwhile fails;
-    # created here, they exist before any service runs. Each one is partitioned like the
-    # stream that writes its table.
-    compact = {"cleanup.policy": "compact"}
-    topics += [
-        TopicPlan("dedup-pending-changelog", 4, compact),
-        TopicPlan("dedup-verdicts-changelog", 4, compact),
-        TopicPlan("dedup-trails-changelog", 4, compact),
-        TopicPlan("notifier-alerted-changelog", ARTICLES_CLASSIFIED.partitions, compact),
-        TopicPlan("notifier-pending-changelog", ARTICLES_CLASSIFIED.partitions, compact),
-    ]
-    return topics
+    return [TopicPlan(spec.name, spec.partitions,
+                      {"cleanup.policy": "compact"} if spec.name in compacted else {})
+            for spec in PUBLIC_TOPICS]
+
+
+def changelog(app_id: str, table: str, partitions: int) -> TopicPlan:
+    """The changelog topic of a faust table, named as faust names it.
+
+    faust would create it when a worker starts, but a broker can take seconds to publish
+    a new topic's metadata and a table written meanwhile fails; created in advance, it
+    exists before any service runs. It is partitioned like the stream that writes its
+    table.
+    """
+    return TopicPlan(f"{app_id}-{table}-changelog", partitions, {"cleanup.policy": "compact"})
 
 
 async def _wait_until_served(client: AIOKafkaAdminClient, names: list[str],
@@ -143,11 +114,13 @@ async def _wait_for_group_coordinator(client: AIOKafkaAdminClient,
     await _wait_until_served(client, ["__consumer_offsets"], deadline - loop.time())
 
 
-async def create_topics(bootstrap_servers: str, namespace: str = "") -> list[str]:
-    """Create the missing topics; return the names created. Existing ones are checked."""
+async def create_topics(bootstrap_servers: str, plans: Sequence[TopicPlan],
+                        namespace: str = "") -> list[str]:
+    """Create the missing topics of ``plans``; return the names created. Existing ones are
+    checked."""
     try:
         async with admin(bootstrap_servers) as client:
-            wanted = {f"{namespace}{t.name}": t for t in plan()}
+            wanted = {f"{namespace}{t.name}": t for t in plans}
             existing = set(await client.list_topics())
             missing = [
                 NewTopic(name, t.partitions, 1, topic_configs=dict(t.config))

@@ -42,28 +42,23 @@ from schemas.topics import ARTICLES_DUPLICATES, ARTICLES_RAW, ARTICLES_UNIQUE, S
 from services.dedup.protocol import decode_band_message
 from services.dedup.settings import Settings
 from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, IndexStage, Topics
+from services.dedup.topics import BANDS, SERVICE, TABLES, VOTES
 from wirewatch.kafka import read_partition
 from wirewatch.logs import fields
 from wirewatch.streaming import ErrorPolicy, make_app, take_ready
-from wirewatch.topology import DEDUP_BANDS, DEDUP_VOTES, plan
 
 __all__ = ["SERVICE", "create_app"]
 
-SERVICE = "dedup"
 log = logging.getLogger("wirewatch.dedup")
-
-
-def _partitions(name: str) -> int:
-    return next(t.partitions for t in plan() if t.name == name)
 
 
 def create_app(settings: Settings) -> faust.App:
     """Build the dedup faust app: topics, tables and agents around the stages."""
     params = settings.lsh_params()
-    band_partitions, vote_partitions = _partitions(DEDUP_BANDS), _partitions(DEDUP_VOTES)
+    band_partitions, vote_partitions = BANDS.partitions, VOTES.partitions
     app = make_app(SERVICE, settings)
     policy = ErrorPolicy(app, settings)
-    names = Topics(bands=settings.topic(DEDUP_BANDS), votes=settings.topic(DEDUP_VOTES),
+    names = Topics(bands=settings.topic(BANDS.name), votes=settings.topic(VOTES.name),
                    unique=settings.topic(ARTICLES_UNIQUE.name),
                    duplicates=settings.topic(ARTICLES_DUPLICATES.name),
                    stories=settings.topic(STORIES.name))
@@ -90,14 +85,16 @@ def create_app(settings: Settings) -> faust.App:
         await policy.retrying(f"dedup.send.{topic}", partial(
             topics[topic].send, key=key, value=value, partition=partition))
 
+    # Named once, in services.dedup.topics, where their changelogs are declared too.
+    pending, verdicts, trails = (table(name) for name in TABLES)
     fingerprints = FingerprintStage(params, names, vote_partitions=vote_partitions,
                                     band_partitions=band_partitions)
     index_stage = IndexStage(params, names, vote_partitions=vote_partitions,
                              max_age=settings.retention_days * 86400,
                              max_entries=settings.max_entries_per_band)
     decide = DecideStage(params, names, send, vote_partitions=vote_partitions,
-                         band_partitions=band_partitions, pending=table("pending"),
-                         verdicts=table("verdicts"), trails=table("trails"))
+                         band_partitions=band_partitions, pending=pending, verdicts=verdicts,
+                         trails=trails)
 
     # The error policy hands each message's key and value to a handler of that shape.
     async def fingerprint_one(batch: Any, key: bytes | None, value: bytes) -> None:

@@ -6,8 +6,8 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.dedup.detector import LshParams
+from services.dedup.topics import BANDS_RETENTION_DAYS
 from wirewatch.settings import CommonSettings
-from wirewatch.topology import BANDS_RETENTION_DAYS
 
 __all__ = ["Settings"]
 

@@ -27,10 +27,10 @@ from services.fetcher.download import Download, download
 from services.fetcher.feeds import FeedConfig, FeedError, parse_feed
 from services.fetcher.polling import FeedState, is_modified
 from services.fetcher.settings import Settings
+from services.fetcher.topics import STATE, STATE_MAX_BYTES
 from wirewatch.deadletters import make_dead_letter
 from wirewatch.http import backoff_delay, is_transient_status, retry_after_seconds
 from wirewatch.logs import fields
-from wirewatch.topology import FETCHER_STATE, STATE_MAX_BYTES
 
 __all__ = ["SERVICE", "Fetcher"]
 
@@ -62,7 +62,7 @@ class Fetcher:
         self.settings = settings
         self.feeds = {f.url: f for f in feeds}
         self.client = client
-        self.state_topic = settings.topic(FETCHER_STATE)
+        self.state_topic = settings.topic(STATE.name)
         self.raw_topic = settings.topic(ARTICLES_RAW.name)
         self.deadletter_topic = settings.topic(DEADLETTERS.name)
         self.guard = settings.guard()

@@ -52,14 +52,13 @@ from services.notifier.deliveries import (
 )
 from services.notifier.settings import Settings
 from services.notifier.subscriptions import Subscription, load_subscriptions
-from wirewatch.deadletter_replay import REPLAY_HEADER
-from wirewatch.deadletters import make_dead_letter
+from services.notifier.topics import SERVICE, TABLE_PARTITIONS, TABLES
+from wirewatch.deadletters import REPLAY_HEADER, make_dead_letter
 from wirewatch.logs import fields
 from wirewatch.streaming import ErrorPolicy, make_app
 
 __all__ = ["SERVICE", "create_app"]
 
-SERVICE = "notifier"
 log = logging.getLogger("wirewatch.notifier")
 
 
@@ -73,10 +72,9 @@ def create_app(settings: Settings) -> faust.App:
     deadletters = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
     # Written by the dispatcher's tasks too, outside any event: the key's partition is the
     # one Kafka's partitioner gives it, which is its partition of articles.classified.
-    alerted = app.Table("alerted", partitions=ARTICLES_CLASSIFIED.partitions, value_type=bytes,
-                        use_partitioner=True)
-    pending = app.Table("pending", partitions=ARTICLES_CLASSIFIED.partitions, value_type=bytes,
-                        use_partitioner=True)
+    # Named once, in services.notifier.topics, where their changelogs are declared too.
+    alerted, pending = (app.Table(name, partitions=TABLE_PARTITIONS, value_type=bytes,
+                                  use_partitioner=True) for name in TABLES)
     http = httpx.AsyncClient(timeout=settings.http_timeout)
     slack = SlackChannel(http)
     email = EmailChannel(settings.smtp())

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from devrig.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
+from services.topics import plan
 from wirewatch.kafka import consume, producer
-from wirewatch.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
 from wirewatch.topology import create_topics, delete_topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +43,7 @@ def bootstrap() -> str:
 @pytest.fixture
 async def namespace(bootstrap: str) -> AsyncIterator[str]:
     ns = f"t{uuid.uuid4().hex[:10]}."
-    await create_topics(bootstrap, ns)
+    await create_topics(bootstrap, plan(), ns)
     yield ns
     # Tests leave nothing on the broker: thousands of stale partitions slow it down.
     await delete_topics(bootstrap, ns)

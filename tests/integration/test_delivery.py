@@ -95,7 +95,7 @@ async def test_failing_channels_retry_durably_and_hold_up_nobody(tmp_path, names
 
     # The cause is fixed (the 404 was once): replaying the dead letter delivers it.
     replay = subprocess.run(
-        [sys.executable, "-m", "wirewatch.cli", "deadletters", "replay", "--stage", "notifier"],
+        [sys.executable, "-m", "wirewatch_cli", "deadletters", "replay", "--stage", "notifier"],
         env={**os.environ, "WIREWATCH_BOOTSTRAP_SERVERS": bootstrap,
              "WIREWATCH_NAMESPACE": namespace},
         cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -16,6 +16,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from devrig.localrig import LoopbackHttp, gzip_bomb, peak_rss_mb
 from schemas.article_raw import RawArticle
 from schemas.deadletter import DeadLetter
 from schemas.topics import ARTICLES_RAW, DEADLETTERS, TopicSpec
@@ -25,7 +26,6 @@ from services.fetcher.feeds import FeedConfig, FeedError, parse_feed
 from services.fetcher.netguard import AddressGuard
 from services.fetcher.settings import Settings
 from wirewatch.kafka import consume, read_topic
-from wirewatch.localrig import LoopbackHttp, gzip_bomb, peak_rss_mb
 
 LOOPBACK_ONLY = AddressGuard.from_cidrs(False, ["127.0.0.1/32"])  # nothing else private
 MB = 1_000_000

@@ -14,13 +14,13 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from devrig.localrig import Pipeline
+from devrig.synthetic import SyntheticItem, make_copy, make_story, stream
 from schemas import Alert, DuplicateArticle, RawArticle, Story, UniqueArticle
 from services.dedup.detector import copies, fingerprint
 from services.dedup.settings import Settings as DedupSettings
 from tests.integration.conftest import collect, publish
 from wirewatch.kafka import admin, group_assignment, producer
-from wirewatch.localrig import Pipeline
-from wirewatch.synthetic import SyntheticItem, make_copy, make_story, stream
 
 pytestmark = pytest.mark.integration
 

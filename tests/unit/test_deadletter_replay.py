@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from wirewatch.deadletter_replay import choose, decode_payload
 from wirewatch.deadletters import make_dead_letter
+from wirewatch_cli.deadletters import choose, decode_payload
 
 
 def _letter(stage: str, *, topic: str | None = "ns.articles.classified",

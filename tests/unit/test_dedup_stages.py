@@ -10,13 +10,13 @@ from __future__ import annotations
 import random
 from collections import deque
 
+from devrig.synthetic import stream
 from schemas.article_duplicate import DuplicateArticle
 from schemas.article_unique import UniqueArticle
 from schemas.story import Story
 from services.dedup.protocol import VoteArticle, VoteArticles, partition_for
 from services.dedup.settings import Settings
 from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, IndexStage, Topics
-from wirewatch.synthetic import stream
 
 TOPICS = Topics(bands="bands", votes="votes", unique="unique", duplicates="duplicates",
                 stories="stories")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from devrig.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
 from schemas.alert import Alert
 from schemas.article_classified import ClassifiedArticle
 from schemas.article_duplicate import DuplicateArticle
@@ -30,8 +31,8 @@ from schemas.topics import (
     DEADLETTERS,
     STORIES,
 )
+from services.topics import plan
 from wirewatch.kafka import consume
-from wirewatch.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
 from wirewatch.topology import create_topics, delete_topics
 
 __all__ = ["DEMO_DIR", "run_demo"]
@@ -49,7 +50,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     """Run the demo; return 0 when the expected alerts arrived, 1 otherwise."""
     namespace = f"demo{int(time.time())}."
     run_dir.mkdir(parents=True, exist_ok=True)
-    await create_topics(bootstrap, namespace)
+    await create_topics(bootstrap, plan(), namespace)
     feeds, slack, smtp = FeedServer(), SlackReceiver(), SmtpSink()
     await feeds.start()
     await slack.start()

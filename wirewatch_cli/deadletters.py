@@ -17,12 +17,11 @@ from datetime import datetime
 from schemas.base import MessageDecodeError
 from schemas.deadletter import DeadLetter
 from schemas.topics import DEADLETTERS
+from wirewatch.deadletters import REPLAY_HEADER
 from wirewatch.kafka import producer, read_topic
 from wirewatch.settings import CommonSettings
 
-__all__ = ["REPLAY_HEADER", "Choice", "choose", "decode_payload", "replay_dead_letters"]
-
-REPLAY_HEADER = "wirewatch-replay"
+__all__ = ["Choice", "choose", "decode_payload", "replay_dead_letters"]
 
 
 def decode_payload(payload: str) -> bytes:

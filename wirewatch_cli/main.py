@@ -17,12 +17,13 @@ from schemas.export import JSON_DIR, export_schemas, render_schemas
 from schemas.topics import ARTICLES_RAW
 from services.classifier.corpus import CORPUS_DIR
 from services.classifier.model import DEFAULT_MODEL_PATH
-from wirewatch.deadletter_replay import replay_dead_letters
+from services.topics import plan
 from wirewatch.kafka import producer
 from wirewatch.logs import configure_logging
-from wirewatch.replay import Problem, ReplayError, read_articles
 from wirewatch.settings import CommonSettings
 from wirewatch.topology import create_topics
+from wirewatch_cli.deadletters import replay_dead_letters
+from wirewatch_cli.replay import Problem, ReplayError, read_articles
 
 __all__ = ["main"]
 
@@ -36,7 +37,7 @@ def _settings() -> CommonSettings:
 
 def cmd_create_topics(args: argparse.Namespace) -> int:
     settings = _settings()
-    created = asyncio.run(create_topics(settings.bootstrap_servers, settings.namespace))
+    created = asyncio.run(create_topics(settings.bootstrap_servers, plan(), settings.namespace))
     print(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
     return 0
 
@@ -84,7 +85,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from wirewatch.demo import main as demo_main
+    from devrig.demo import main as demo_main
 
     settings = _settings()
     return demo_main(settings.bootstrap_servers, Path(args.run_dir))

@@ -1,0 +1,1 @@
+"""The operator CLI: the `wirewatch` command (topics, replays, evaluations, the demo)."""

@@ -1,0 +1,3 @@
+from wirewatch_cli.main import main
+
+raise SystemExit(main())

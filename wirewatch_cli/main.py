@@ -202,6 +202,29 @@ def cmd_eval_dedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_match(args: argparse.Namespace) -> int:
+    import orjson
+
+    from wirewatch_cli.bench_match import articles_of, generate_subscriptions, measure
+
+    articles = articles_of(Path(args.corpus))
+    runs = []
+    for count in args.subscriptions:
+        subs = generate_subscriptions(count, articles, seed=args.seed)
+        result = measure(subs, articles)
+        runs.append(result)
+        one_by_one = ("" if result.one_by_one_per_s is None else
+                      f"; every subscription in turn {result.one_by_one_per_s:,.0f}/s")
+        print(f"{count:>7,} subscriptions: {result.articles_per_s:,.0f} articles/s "
+              f"({result.us_per_article:,.0f} us each, {result.matches_per_article:.1f} "
+              f"matches per article){one_by_one}", file=sys.stderr)
+    last = runs[-1].as_json()
+    if len(runs) > 1:
+        last["runs"] = [r.as_json() for r in runs]
+    print(orjson.dumps(last).decode())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -253,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--orders", type=int, default=3, help="arrival orders to try")
     p.add_argument("--seed", type=int, default=7)
     p.set_defaults(func=cmd_eval_dedup)
+
+    p = sub.add_parser("bench-match", help="time the notifier's matching against N "
+                                           "generated subscriptions")
+    p.add_argument("--subscriptions", type=int, nargs="+", default=[10, 1000, 10000],
+                   help="numbers of subscriptions to time (the JSON line is the last)")
+    p.add_argument("--corpus", default=str(CORPUS_DIR), help="the real articles to match")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_bench_match)
 
     p = sub.add_parser("topics-corpus", help="corpus sources, splits and labelling agreement")
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")

@@ -50,6 +50,7 @@ from services.notifier.deliveries import (
     decide,
     new_slots,
 )
+from services.notifier.index import SubscriptionIndex
 from services.notifier.settings import Settings
 from services.notifier.subscriptions import Subscription, load_subscriptions
 from services.notifier.topics import SERVICE, TABLE_PARTITIONS, TABLES
@@ -64,7 +65,7 @@ log = logging.getLogger("wirewatch.notifier")
 
 def create_app(settings: Settings) -> faust.App:
     """Build the notifier faust app."""
-    subscriptions = {s.name: s for s in load_subscriptions(settings.subscriptions)}
+    subscriptions = SubscriptionIndex(load_subscriptions(settings.subscriptions))
     app = make_app(SERVICE, settings)
     policy = ErrorPolicy(app, settings)
     source = app.topic(settings.topic(ARTICLES_CLASSIFIED.name), value_type=bytes)
@@ -103,7 +104,7 @@ def create_app(settings: Settings) -> faust.App:
         # a new try (a delivered one never does).
         replay = REPLAY_HEADER in (event.headers or {})
         entry = pending_of(story)
-        slots, known = new_slots(article, subscriptions.values(), settled_of(story),
+        slots, known = new_slots(article, subscriptions, settled_of(story),
                                  entry.slots if entry else (), time.time(), replay=replay)
         if known:
             # A redelivery, a restart or a later copy of the story: alerted once only.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from schemas.article_classified import ClassifiedArticle
-from services.notifier.subscriptions import Subscription
+from services.notifier.index import SubscriptionIndex
 from wirewatch.http import backoff_delay
 
 __all__ = ["Decision", "PendingSlot", "PendingStory", "decide", "new_slots", "slot_key"]
@@ -67,7 +67,7 @@ class PendingStory:
                    {k: PendingSlot(**s) for k, s in data.get("slots", {}).items()})
 
 
-def new_slots(article: ClassifiedArticle, subscriptions: Iterable[Subscription],
+def new_slots(article: ClassifiedArticle, subscriptions: SubscriptionIndex,
               settled: Mapping[str, str], pending: Iterable[str], now: float, *,
               replay: bool = False) -> tuple[list[PendingSlot], list[str]]:
     """The slots this article opens: every channel of every matching subscription, except
@@ -77,10 +77,7 @@ def new_slots(article: ClassifiedArticle, subscriptions: Iterable[Subscription],
     waiting = set(pending)
     slots: list[PendingSlot] = []
     known: list[str] = []
-    for sub in subscriptions:
-        result = sub.match(article)
-        if not result.matched:
-            continue
+    for sub, result in subscriptions.match(article):
         for channel, target in (("slack", sub.channels.slack), ("email", sub.channels.email)):
             key = slot_key(sub.name, channel)
             if target is None:

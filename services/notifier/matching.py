@@ -77,14 +77,17 @@ class MatchResult:
     reasons: tuple[str, ...] = ()
 
 
-def find_phrases(tokens: list[str], phrases: Iterable[Phrase]) -> list[Phrase]:
-    """The phrases that occur in ``tokens`` as whole consecutive words."""
+def find_phrases(tokens: list[str], phrases: Iterable[Phrase],
+                 positions: dict[str, list[int]] | None = None) -> list[Phrase]:
+    """The phrases that occur in ``tokens`` as whole consecutive words (``positions``:
+    each token's positions in ``tokens``, when already known)."""
     phrases = list(phrases)
     if not phrases:
         return []
-    positions: dict[str, list[int]] = {}
-    for i, token in enumerate(tokens):
-        positions.setdefault(token, []).append(i)
+    if positions is None:
+        positions = {}
+        for i, token in enumerate(tokens):
+            positions.setdefault(token, []).append(i)
     found = []
     for phrase in phrases:
         n = len(phrase.tokens)

@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -34,9 +35,11 @@ from services.notifier.matching import MatchResult, Phrase, canonical_tokens, fi
 from wirewatch.configfiles import read_yaml
 from wirewatch.text import fold
 
-__all__ = ["Channels", "Rules", "Subscription", "SubscriptionError", "load_subscriptions"]
+__all__ = ["Channels", "PreparedArticle", "Rules", "Subscription", "SubscriptionError",
+           "load_subscriptions"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_NO_MATCH = MatchResult(False)
 
 
 class SubscriptionError(ValueError):
@@ -156,30 +159,86 @@ class Subscription(BaseModel):
 
     def match(self, article: ClassifiedArticle) -> MatchResult:
         """Whether the article matches, and why."""
+        return self.match_prepared(PreparedArticle.of(article))
+
+    def match_prepared(self, article: PreparedArticle) -> MatchResult:
+        """:meth:`match` on an article tokenised once for every subscription."""
+        # Most articles a subscription is asked about do not match it: every test comes
+        # first and the reasons are written only for a match.
         rules = self.rules
+        if rules.sources and article.source not in self._sources:
+            return _NO_MATCH
+        if rules.topics and article.topics.isdisjoint(rules.topics):
+            return _NO_MATCH
+        if self._exclusions and article.find(self._exclusions):
+            return _NO_MATCH
+        found: list[Phrase] = []
+        if self._phrases:
+            found = article.find(self._phrases)
+            if not found or (rules.match == "all" and len(found) < len(self._phrases)):
+                return _NO_MATCH
         reasons: list[str] = []
         if rules.sources:
-            wanted = {fold(s) for s in rules.sources}
-            if fold(article.source) not in wanted:
-                return MatchResult(False)
-            reasons.append(f"source: {article.source}")
+            reasons.append(f"source: {article.article.source}")
         if rules.topics:
-            given = {t.id for t in article.topics}
-            topics = [t for t in rules.topics if t in given]
-            if not topics:
-                return MatchResult(False)
-            reasons.append("topics: " + ", ".join(topics))
-        tokens = canonical_tokens(f"{article.title}\n{article.body}")
-        if rules.exclude and find_phrases(tokens, rules.exclusions()):
-            return MatchResult(False)
-        if rules.keywords:
-            phrases = rules.phrases()
-            found = find_phrases(tokens, phrases)
-            needed = len(phrases) if rules.match == "all" else 1
-            if len(found) < needed:
-                return MatchResult(False)
+            reasons.append("topics: " + ", ".join(t for t in rules.topics
+                                                   if t in article.topics))
+        if found:
             reasons.append("keywords: " + ", ".join(p.text for p in found))
         return MatchResult(True, tuple(reasons))
+
+    @functools.cached_property
+    def _phrases(self) -> list[Phrase]:
+        return self.rules.phrases()
+
+    @functools.cached_property
+    def _exclusions(self) -> list[Phrase]:
+        return self.rules.exclusions()
+
+    @functools.cached_property
+    def _sources(self) -> frozenset[str]:
+        return frozenset(fold(s) for s in self.rules.sources)
+
+
+class PreparedArticle:
+    """An article cut into canonical words once, for every subscription to look at."""
+
+    __slots__ = ("_positions", "article", "source", "tokens", "topics", "words")
+
+    def __init__(self, article: ClassifiedArticle, tokens: list[str]) -> None:
+        self.article = article
+        self.tokens = tokens
+        self.words = frozenset(tokens)
+        self.topics = frozenset(t.id for t in article.topics)
+        self.source = fold(article.source)
+        self._positions: dict[str, list[int]] | None = None
+
+    @classmethod
+    def of(cls, article: ClassifiedArticle) -> PreparedArticle:
+        return cls(article, canonical_tokens(f"{article.title}\n{article.body}"))
+
+    def find(self, phrases: list[Phrase]) -> list[Phrase]:
+        """The phrases that occur as whole consecutive words."""
+        words = self.words
+        found: list[Phrase] = []
+        for phrase in phrases:
+            if len(phrase.tokens) == 1:
+                if phrase.tokens[0] in words:
+                    found.append(phrase)
+            # Only when each word is somewhere are their positions compared.
+            elif words.issuperset(phrase.tokens) and find_phrases(
+                    self.tokens, [phrase], self.positions()):
+                found.append(phrase)
+        return found
+
+    def positions(self) -> dict[str, list[int]]:
+        """Each word's positions, built the first time a phrase of several words is
+        looked for."""
+        if self._positions is None:
+            self._positions = {}
+            for i, token in enumerate(self.tokens):
+                self._positions.setdefault(token, []).append(i)
+        return self._positions
 
 
 class _File(BaseModel):

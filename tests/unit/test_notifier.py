@@ -13,6 +13,7 @@ from services.notifier.channels import (
     render_slack,
 )
 from services.notifier.deliveries import PendingSlot, PendingStory, decide, new_slots
+from services.notifier.index import SubscriptionIndex
 from services.notifier.matching import canonical_tokens
 from services.notifier.subscriptions import SubscriptionError, parse_subscriptions
 
@@ -190,16 +191,17 @@ def test_new_slots_skip_settled_and_pending_ones_unless_replayed():
          "rules": {"keywords": ["port"]}},
         {"name": "other", "channels": {"email": "c@d.org"}, "rules": {"keywords": ["zzz"]}},
     ]}, "t.yaml")
+    index = SubscriptionIndex(subs)
     a = article("Port hit", "Drones hit the port.")
-    fresh, known = new_slots(a, subs, {}, [], now=5.0)
+    fresh, known = new_slots(a, index, {}, [], now=5.0)
     assert [(s.key, s.due_at, s.reasons) for s in fresh] == [
         ("desk/slack", 5.0, ["keywords: port"]), ("desk/email", 5.0, ["keywords: port"])]
     assert known == []
-    fresh, known = new_slots(a, subs, {"desk/slack": "delivered"}, [], 5.0)
+    fresh, known = new_slots(a, index, {"desk/slack": "delivered"}, [], 5.0)
     assert [s.key for s in fresh] == ["desk/email"] and known == ["desk/slack"]
-    assert new_slots(a, subs, {"desk/slack": "failed"}, ["desk/email"], 5.0) == (
+    assert new_slots(a, index, {"desk/slack": "failed"}, ["desk/email"], 5.0) == (
         [], ["desk/slack", "desk/email"])
-    replayed, known = new_slots(a, subs, {"desk/slack": "failed", "desk/email": "delivered"},
+    replayed, known = new_slots(a, index, {"desk/slack": "failed", "desk/email": "delivered"},
                                 [], 5.0, replay=True)
     assert [s.key for s in replayed] == ["desk/slack"] and known == ["desk/email"]
 

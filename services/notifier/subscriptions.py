@@ -174,9 +174,15 @@ class Subscription(BaseModel):
             return _NO_MATCH
         found: list[Phrase] = []
         if self._phrases:
-            found = article.find(self._phrases)
-            if not found or (rules.match == "all" and len(found) < len(self._phrases)):
+            single, several = self._single_words, self._several_words
+            if rules.match == "all":
+                if not (single <= article.words
+                        and all(article.has(p.tokens) for p in several)):
+                    return _NO_MATCH
+            elif single.isdisjoint(article.words) and not any(article.has(p.tokens)
+                                                              for p in several):
                 return _NO_MATCH
+            found = article.find(self._phrases)
         reasons: list[str] = []
         if rules.sources:
             reasons.append(f"source: {article.article.source}")
@@ -192,6 +198,14 @@ class Subscription(BaseModel):
         return self.rules.phrases()
 
     @functools.cached_property
+    def _single_words(self) -> frozenset[str]:
+        return frozenset(p.tokens[0] for p in self._phrases if len(p.tokens) == 1)
+
+    @functools.cached_property
+    def _several_words(self) -> tuple[Phrase, ...]:
+        return tuple(p for p in self._phrases if len(p.tokens) > 1)
+
+    @functools.cached_property
     def _exclusions(self) -> list[Phrase]:
         return self.rules.exclusions()
 
@@ -203,7 +217,7 @@ class Subscription(BaseModel):
 class PreparedArticle:
     """An article cut into canonical words once, for every subscription to look at."""
 
-    __slots__ = ("_positions", "article", "source", "tokens", "topics", "words")
+    __slots__ = ("_pairs", "_positions", "article", "source", "tokens", "topics", "words")
 
     def __init__(self, article: ClassifiedArticle, tokens: list[str]) -> None:
         self.article = article
@@ -212,6 +226,7 @@ class PreparedArticle:
         self.topics = frozenset(t.id for t in article.topics)
         self.source = fold(article.source)
         self._positions: dict[str, list[int]] | None = None
+        self._pairs: frozenset[tuple[str, str]] | None = None
 
     @classmethod
     def of(cls, article: ClassifiedArticle) -> PreparedArticle:
@@ -219,21 +234,30 @@ class PreparedArticle:
 
     def find(self, phrases: list[Phrase]) -> list[Phrase]:
         """The phrases that occur as whole consecutive words."""
-        words = self.words
-        found: list[Phrase] = []
-        for phrase in phrases:
-            if len(phrase.tokens) == 1:
-                if phrase.tokens[0] in words:
-                    found.append(phrase)
-            # Only when each word is somewhere are their positions compared.
-            elif words.issuperset(phrase.tokens) and find_phrases(
-                    self.tokens, [phrase], self.positions()):
-                found.append(phrase)
-        return found
+        return [phrase for phrase in phrases if self.has(phrase.tokens)]
+
+    def has(self, wanted: tuple[str, ...]) -> bool:
+        """Whether these words occur in a row."""
+        if len(wanted) == 1:
+            return wanted[0] in self.words
+        # Cheap tests first: every word somewhere, every pair of neighbours somewhere (which
+        # settles a two-word phrase); only longer phrases need the words' positions.
+        if not self.words.issuperset(wanted):
+            return False
+        pairs = self.pairs()
+        if not all(pair in pairs for pair in zip(wanted, wanted[1:], strict=False)):
+            return False
+        return len(wanted) == 2 or bool(find_phrases(self.tokens, [Phrase("", wanted)],
+                                                     self.positions()))
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """Every pair of neighbouring words, built the first time it is needed."""
+        if self._pairs is None:
+            self._pairs = frozenset(zip(self.tokens, self.tokens[1:], strict=False))
+        return self._pairs
 
     def positions(self) -> dict[str, list[int]]:
-        """Each word's positions, built the first time a phrase of several words is
-        looked for."""
+        """Each word's positions, built the first time it is needed."""
         if self._positions is None:
             self._positions = {}
             for i, token in enumerate(self.tokens):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import os
 import re
 import shlex
@@ -245,7 +246,7 @@ class PreparedArticle:
         if not self.words.issuperset(wanted):
             return False
         pairs = self.pairs()
-        if not all(pair in pairs for pair in zip(wanted, wanted[1:], strict=False)):
+        if not all(pair in pairs for pair in itertools.pairwise(wanted)):
             return False
         return len(wanted) == 2 or bool(find_phrases(self.tokens, [Phrase("", wanted)],
                                                      self.positions()))
@@ -253,7 +254,7 @@ class PreparedArticle:
     def pairs(self) -> frozenset[tuple[str, str]]:
         """Every pair of neighbouring words, built the first time it is needed."""
         if self._pairs is None:
-            self._pairs = frozenset(zip(self.tokens, self.tokens[1:], strict=False))
+            self._pairs = frozenset(itertools.pairwise(self.tokens))
         return self._pairs
 
     def positions(self) -> dict[str, list[int]]:

@@ -225,6 +225,41 @@ def cmd_bench_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_match_test(args: argparse.Namespace) -> int:
+    import orjson
+
+    from services.notifier.index import SubscriptionIndex
+    from services.notifier.subscriptions import SubscriptionError, load_subscriptions
+    from wirewatch_cli.matchtest import match_lines
+
+    try:
+        index = SubscriptionIndex(load_subscriptions(Path(args.subscriptions)))
+    except SubscriptionError as exc:
+        print(f"wirewatch match-test: {exc}", file=sys.stderr)
+        return 2
+    bad = 0
+    for line in match_lines(index, Path(args.articles)):
+        if isinstance(line, Problem):
+            print(f"wirewatch match-test: {line.where}: {line.error}", file=sys.stderr)
+            bad += 1
+        else:
+            print(orjson.dumps(line).decode())
+    return 1 if bad else 0
+
+
+def cmd_subscriptions_validate(args: argparse.Namespace) -> int:
+    from services.notifier.subscriptions import SubscriptionError, load_subscriptions
+
+    try:
+        subs = load_subscriptions(Path(args.file))
+    except SubscriptionError as exc:
+        print(f"wirewatch subscriptions validate: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {len(subs)} valid subscription(s): "
+          + ", ".join(s.name for s in subs))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +319,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="the real articles to match")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_bench_match)
+
+    p = sub.add_parser("match-test", help="which subscriptions each article of a file "
+                                          "matches, and why (one JSON line per article)")
+    p.add_argument("--subscriptions", required=True, help="subscriptions YAML file")
+    p.add_argument("--articles", required=True,
+                   help="JSON lines: articles.classified records or raw articles")
+    p.set_defaults(func=cmd_match_test)
+
+    p = sub.add_parser("subscriptions", help="manage subscriptions")
+    actions = p.add_subparsers(dest="action", required=True)
+    v = actions.add_parser("validate", help="check a subscriptions YAML file (with the "
+                                            "environment's ${VAR} values)")
+    v.add_argument("file")
+    v.set_defaults(func=cmd_subscriptions_validate)
 
     p = sub.add_parser("topics-corpus", help="corpus sources, splits and labelling agreement")
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")

@@ -15,6 +15,9 @@ from wirewatch.text import words
 __all__ = ["NAME_VARIANTS", "MatchResult", "Phrase", "canonical_tokens", "find_phrases"]
 
 # canonical form → other spellings (transliterations from Ukrainian and from Russian).
+# Places and surnames only: given names are matched as written, because the Russian and
+# Ukrainian forms name different people (a rule for "Vladimir" must not fire on every
+# "Volodymyr Zelenskyy"); a rule that wants both lists both.
 NAME_VARIANTS: dict[str, tuple[str, ...]] = {
     "kyiv": ("kiev", "kyyiv", "kiyv"),
     "zelensky": ("zelenskyy", "zelenskiy", "zelenskii", "zelenskyi", "zelenski"),
@@ -42,8 +45,6 @@ NAME_VARIANTS: dict[str, tuple[str, ...]] = {
     "donbas": ("donbass",),
     "kherson": ("kherson",),
     "sumy": ("sumi",),
-    "volodymyr": ("vladimir",),
-    "oleksandr": ("aleksandr", "alexander", "olexander"),
     "budanov": ("budanow",),
 }
 _CANONICAL = {variant: canon for canon, variants in NAME_VARIANTS.items() for variant in variants}

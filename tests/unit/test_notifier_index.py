@@ -114,3 +114,14 @@ def test_generated_subscriptions_are_valid_and_the_bench_reports_what_it_timed()
     assert result.matches_per_article == expected > 0
     assert result.articles == 200 and result.subscriptions == 300
     assert result.articles_per_s > 0 and result.one_by_one_per_s
+
+
+def test_given_names_are_matched_as_written():
+    def rule(keyword: str) -> Subscription:
+        return Subscription.model_validate({"name": keyword, "channels": {"email": "a@b.org"},
+                                            "rules": {"keywords": [keyword]}})
+    article = random_article(random.Random(2), 2).model_copy(
+        update={"title": "Volodymyr Zelenskyy met envoys", "body": "Talks went on in Kiev."})
+    index = SubscriptionIndex([rule("Vladimir"), rule("Volodymyr"), rule("Zelensky"),
+                               rule("Kyiv")])
+    assert [s.name for s, _ in index.match(article)] == ["Volodymyr", "Zelensky", "Kyiv"]

@@ -2,8 +2,8 @@
 
 A body (the headline is left out: copies often retitle a story) is cleaned of
 boilerplate lines, datelines and bylines, folded to canonical word tokens and cut into
-word shingles. Each shingle is hashed once (CRC-32: stable across processes, unlike
-``hash()``); from those hashes come:
+word shingles, each hashed to 32 bits (:func:`shingle_hashes`: stable across processes,
+unlike ``hash()``); from those hashes come:
 
 * a MinHash **signature**, cut into LSH **bands** (texts with a high Jaccard similarity
   share a band key), plus one key for the exact text;
@@ -54,8 +54,8 @@ __all__ = [
 ]
 
 EXACT_BAND = -1  # the key of the whole normalised text: catches short exact copies
-# Bumped whenever clean_text or canonical_tokens change what a text becomes: signatures
-# made before and after such a change are not comparable.
+# Bumped whenever clean_text, canonical_tokens or shingle_hashes change what a text
+# becomes: signatures made before and after such a change are not comparable.
 NORMALISER_VERSION = 2
 _MAX_SKETCH = 4096  # sketch values kept (a text of about 16,000 words at sketch_mod 4)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from schemas.article_raw import RawArticle
 from schemas.base import describe_errors
 
-__all__ = ["ReplayError", "read_articles"]
+__all__ = ["Problem", "ReplayError", "json_objects", "read_articles"]
 
 
 class ReplayError(ValueError):
@@ -45,7 +46,9 @@ def _from_text_file(path: Path, source: str, now: datetime) -> RawArticle:
     )
 
 
-def _from_json_lines(path: Path, now: datetime) -> Iterator[RawArticle | Problem]:
+def json_objects(path: Path) -> Iterator[tuple[str, dict[str, Any]] | Problem]:
+    """Each non-blank line of a JSON-lines file as (``file:line``, object), or the
+    :class:`Problem` that stops it from being one."""
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -59,11 +62,20 @@ def _from_json_lines(path: Path, now: datetime) -> Iterator[RawArticle | Problem
             if not isinstance(data, dict):
                 yield Problem(where, "expected a JSON object")
                 continue
-            data.setdefault("fetched_at", now.isoformat())
-            try:
-                yield RawArticle.model_validate(data)
-            except ValidationError as exc:
-                yield Problem(where, describe_errors(exc))
+            yield where, data
+
+
+def _from_json_lines(path: Path, now: datetime) -> Iterator[RawArticle | Problem]:
+    for item in json_objects(path):
+        if isinstance(item, Problem):
+            yield item
+            continue
+        where, data = item
+        data.setdefault("fetched_at", now.isoformat())
+        try:
+            yield RawArticle.model_validate(data)
+        except ValidationError as exc:
+            yield Problem(where, describe_errors(exc))
 
 
 def read_articles(path: Path, source: str = "replay") -> Iterator[RawArticle | Problem]:

@@ -16,7 +16,6 @@ of that one subscription.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 
 from schemas.article_classified import ClassifiedArticle
 from services.notifier.matching import MatchResult
@@ -55,55 +54,11 @@ def _terms(sub: Subscription) -> tuple[int, set[Term]]:
     return _SOURCE, {(fold(s), "") for s in rules.sources}
 
 
-@dataclass(frozen=True, slots=True)
-class _Check:
-    """A subscription's rule reduced to set tests, run on every candidate: most of them
-    fail, and only a subscription that passes is matched in full (for its reasons)."""
-
-    sub: Subscription
-    sources: frozenset[str] | None
-    topics: frozenset[str] | None
-    excluded_words: frozenset[str]
-    excluded_phrases: tuple[tuple[str, ...], ...]
-    words: frozenset[str]
-    phrases: tuple[tuple[str, ...], ...]
-    all_needed: bool
-
-    @classmethod
-    def of(cls, sub: Subscription) -> _Check:
-        rules = sub.rules
-        keywords = [p.tokens for p in rules.phrases()]
-        excluded = [p.tokens for p in rules.exclusions()]
-        return cls(sub, frozenset(fold(s) for s in rules.sources) if rules.sources else None,
-                   frozenset(rules.topics) if rules.topics else None,
-                   frozenset(t[0] for t in excluded if len(t) == 1),
-                   tuple(t for t in excluded if len(t) > 1),
-                   frozenset(t[0] for t in keywords if len(t) == 1),
-                   tuple(t for t in keywords if len(t) > 1), rules.match == "all")
-
-    def passes(self, article: PreparedArticle) -> bool:
-        words = article.words
-        if self.sources is not None and article.source not in self.sources:
-            return False
-        if self.topics is not None and article.topics.isdisjoint(self.topics):
-            return False
-        if not self.excluded_words.isdisjoint(words) or any(
-                article.has(p) for p in self.excluded_phrases):
-            return False
-        if self.all_needed:
-            return self.words <= words and all(article.has(p) for p in self.phrases)
-        if self.words or self.phrases:
-            return not self.words.isdisjoint(words) or any(article.has(p)
-                                                          for p in self.phrases)
-        return True
-
-
 class SubscriptionIndex:
     """Subscriptions by name, and the index that finds the ones an article may match."""
 
     def __init__(self, subscriptions: Iterable[Subscription] = ()) -> None:
         self._subs: dict[str, Subscription] = {}
-        self._checks: dict[str, _Check] = {}
         self._order: dict[str, int] = {}  # name -> when it was first added
         # One map per way of filing: first key -> second key -> names filed there.
         self._filed: tuple[dict[str, dict[str, set[str]]], ...] = ({}, {}, {}, {}, {})
@@ -128,7 +83,6 @@ class SubscriptionIndex:
             self._order[sub.name] = self._added
             self._added += 1
         self._subs[sub.name] = sub
-        self._checks[sub.name] = _Check.of(sub)
         kind, terms = _terms(sub)
         for first, second in terms:
             self._filed[kind].setdefault(first, {}).setdefault(second, set()).add(sub.name)
@@ -139,7 +93,7 @@ class SubscriptionIndex:
         if sub is None:
             return False
         self._unfile(sub)
-        del self._order[name], self._checks[name]
+        del self._order[name]
         return True
 
     def _unfile(self, sub: Subscription) -> None:
@@ -185,13 +139,11 @@ class SubscriptionIndex:
         were added."""
         prepared = article if isinstance(article, PreparedArticle) else PreparedArticle.of(
             article)
-        checks = self._checks
+        subs = self._subs
         matched = []
         for name in self.candidates(prepared):
-            check = checks[name]
-            if check.passes(prepared):
-                result = check.sub.match_prepared(prepared)
-                if result.matched:
-                    matched.append((check.sub, result))
+            result = subs[name].match_prepared(prepared)
+            if result.matched:
+                matched.append((subs[name], result))
         matched.sort(key=lambda pair: self._order[pair[0].name])
         return matched

@@ -24,6 +24,7 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -36,7 +37,7 @@ from services.notifier.matching import MatchResult, Phrase, canonical_tokens, fi
 from wirewatch.configfiles import read_yaml
 from wirewatch.text import fold
 
-__all__ = ["Channels", "PreparedArticle", "Rules", "Subscription", "SubscriptionError",
+__all__ = ["Channels", "PreparedArticle", "RuleCheck", "Rules", "Subscription", "SubscriptionError",
            "load_subscriptions"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -164,55 +165,70 @@ class Subscription(BaseModel):
 
     def match_prepared(self, article: PreparedArticle) -> MatchResult:
         """:meth:`match` on an article tokenised once for every subscription."""
-        # Most articles a subscription is asked about do not match it: every test comes
-        # first and the reasons are written only for a match.
+        # Most articles a subscription is asked about do not match it: the set tests of
+        # its check come first and the reasons are written only for a match.
+        if not self.check.passes(article):
+            return _NO_MATCH
         rules = self.rules
-        if rules.sources and article.source not in self._sources:
-            return _NO_MATCH
-        if rules.topics and article.topics.isdisjoint(rules.topics):
-            return _NO_MATCH
-        if self._exclusions and article.find(self._exclusions):
-            return _NO_MATCH
-        found: list[Phrase] = []
-        if self._phrases:
-            single, several = self._single_words, self._several_words
-            if rules.match == "all":
-                if not (single <= article.words
-                        and all(article.has(p.tokens) for p in several)):
-                    return _NO_MATCH
-            elif single.isdisjoint(article.words) and not any(article.has(p.tokens)
-                                                              for p in several):
-                return _NO_MATCH
-            found = article.find(self._phrases)
         reasons: list[str] = []
         if rules.sources:
             reasons.append(f"source: {article.article.source}")
         if rules.topics:
             reasons.append("topics: " + ", ".join(t for t in rules.topics
                                                    if t in article.topics))
-        if found:
+        if rules.keywords:
+            found = article.find(self._phrases)
             reasons.append("keywords: " + ", ".join(p.text for p in found))
         return MatchResult(True, tuple(reasons))
+
+    @functools.cached_property
+    def check(self) -> RuleCheck:
+        """The rule reduced to set tests, built once."""
+        return RuleCheck.of(self.rules)
 
     @functools.cached_property
     def _phrases(self) -> list[Phrase]:
         return self.rules.phrases()
 
-    @functools.cached_property
-    def _single_words(self) -> frozenset[str]:
-        return frozenset(p.tokens[0] for p in self._phrases if len(p.tokens) == 1)
 
-    @functools.cached_property
-    def _several_words(self) -> tuple[Phrase, ...]:
-        return tuple(p for p in self._phrases if len(p.tokens) > 1)
+@dataclass(frozen=True, slots=True)
+class RuleCheck:
+    """Whether an article matches a rule, in set tests on its prepared words."""
 
-    @functools.cached_property
-    def _exclusions(self) -> list[Phrase]:
-        return self.rules.exclusions()
+    sources: frozenset[str] | None
+    topics: frozenset[str] | None
+    excluded_words: frozenset[str]
+    excluded_phrases: tuple[tuple[str, ...], ...]
+    words: frozenset[str]
+    phrases: tuple[tuple[str, ...], ...]
+    all_needed: bool
 
-    @functools.cached_property
-    def _sources(self) -> frozenset[str]:
-        return frozenset(fold(s) for s in self.rules.sources)
+    @classmethod
+    def of(cls, rules: Rules) -> RuleCheck:
+        keywords = [p.tokens for p in rules.phrases()]
+        excluded = [p.tokens for p in rules.exclusions()]
+        return cls(frozenset(fold(s) for s in rules.sources) if rules.sources else None,
+                   frozenset(rules.topics) if rules.topics else None,
+                   frozenset(t[0] for t in excluded if len(t) == 1),
+                   tuple(t for t in excluded if len(t) > 1),
+                   frozenset(t[0] for t in keywords if len(t) == 1),
+                   tuple(t for t in keywords if len(t) > 1), rules.match == "all")
+
+    def passes(self, article: PreparedArticle) -> bool:
+        words = article.words
+        if self.sources is not None and article.source not in self.sources:
+            return False
+        if self.topics is not None and article.topics.isdisjoint(self.topics):
+            return False
+        if not self.excluded_words.isdisjoint(words) or any(
+                article.has(p) for p in self.excluded_phrases):
+            return False
+        if self.all_needed:
+            return self.words <= words and all(article.has(p) for p in self.phrases)
+        if self.words or self.phrases:
+            return not self.words.isdisjoint(words) or any(article.has(p)
+                                                          for p in self.phrases)
+        return True
 
 
 class PreparedArticle:

@@ -11,24 +11,9 @@ from services.dedup.logic import (
     key_authority,
     match_in_band,
 )
+from tests.unit.test_dedup_detector import OTHER_SAME_EVENT, STORY
 
 PARAMS = LshParams()
-
-STORY = """Russian forces fired a barrage of missiles at the port city overnight, damaging grain terminals and two civilian ships that were waiting to load wheat, the regional governor said.
-
-Emergency services said three dock workers were injured and that fires at the terminal were put out by morning, while the port authority suspended loading for the day.
-
-The navy said the ships were flagged in Panama and Liberia and that their crews were safe, adding that the attack was the fourth on the port this month.
-
-Shipping insurers have raised premiums for vessels calling at the port since the attacks began, traders said, and some owners have paused their charters.
-
-The governor asked residents to stay in shelters during alerts and said air defence units had shot down most of the drones that accompanied the missiles."""
-
-OTHER_SAME_EVENT = """A missile attack on the Black Sea port damaged two cargo vessels on Tuesday, according to Ukraine's navy, which said the ships had arrived to collect wheat.
-
-Officials reported injuries among port staff. Insurance costs for ships heading to the region have climbed sharply, according to brokers in London.
-
-Kyiv called on its partners to send more air defence systems to protect export routes."""
 
 
 def _entry(article_id: str, body: str, at: float) -> BandEntry:

@@ -30,10 +30,13 @@ from schemas.topics import (
     ARTICLES_UNIQUE,
     DEADLETTERS,
     STORIES,
+    SUBSCRIPTIONS,
 )
+from services.notifier.subscriptions import load_subscriptions
 from services.topics import plan
 from wirewatch.kafka import consume
 from wirewatch.topology import create_topics, delete_topics
+from wirewatch_cli.subscriptions import publish as publish_subscriptions
 
 __all__ = ["DEMO_DIR", "run_demo"]
 
@@ -51,6 +54,9 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     namespace = f"demo{int(time.time())}."
     run_dir.mkdir(parents=True, exist_ok=True)
     await create_topics(bootstrap, plan(), namespace)
+    # As `wirewatch subscriptions import` does; the notifier expands the ${VAR}s below.
+    await publish_subscriptions(bootstrap, namespace + SUBSCRIPTIONS.name,
+                                load_subscriptions(ROOT / "config" / "subscriptions.demo.yaml"))
     feeds, slack, smtp = FeedServer(), SlackReceiver(), SmtpSink()
     await feeds.start()
     await slack.start()
@@ -65,7 +71,6 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
         "WIREWATCH_DATA_DIR": str(run_dir / "data"),
         "FETCHER_FEEDS": str(feeds_file),
         "FETCHER_ALLOW_PRIVATE_NETWORKS": "true",  # the demo feeds are served on 127.0.0.1
-        "NOTIFIER_SUBSCRIPTIONS": str(ROOT / "config" / "subscriptions.demo.yaml"),
         "NOTIFIER_SMTP_PORT": str(smtp.port),
         "DEMO_SLACK_ENERGY": slack.url("energy"),
         "DEMO_SLACK_FRONT": slack.url("front"),

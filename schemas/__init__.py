@@ -8,6 +8,7 @@ from schemas.article_unique import UniqueArticle
 from schemas.base import Event, MessageDecodeError
 from schemas.deadletter import DeadLetter
 from schemas.story import Story, StoryMember
+from schemas.subscription import Subscription
 from schemas.topics import PUBLIC_TOPICS, TopicSpec
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "RawArticle",
     "Story",
     "StoryMember",
+    "Subscription",
     "TopicSpec",
     "TopicTag",
     "UniqueArticle",

@@ -12,6 +12,7 @@ from schemas.article_unique import UniqueArticle
 from schemas.base import Event
 from schemas.deadletter import DeadLetter
 from schemas.story import Story
+from schemas.subscription import Subscription
 
 __all__ = [
     "ALERTS",
@@ -22,6 +23,7 @@ __all__ = [
     "DEADLETTERS",
     "PUBLIC_TOPICS",
     "STORIES",
+    "SUBSCRIPTIONS",
     "TopicSpec",
 ]
 
@@ -61,6 +63,11 @@ STORIES = TopicSpec(
     "stories", "story id", Story, 4,
     "One record per story, re-published whenever a copy joins it (compacted).",
 )
+SUBSCRIPTIONS = TopicSpec(
+    "subscriptions", "subscription name", Subscription, 1,
+    "Every subscription, the source of truth (compacted; a tombstone deletes). "
+    "One partition keeps all changes in the order they were made.",
+)
 DEADLETTERS = TopicSpec(
     "deadletters", "original key", DeadLetter, 4,
     "Messages a service could not process, with stage, origin and reason.",
@@ -73,5 +80,6 @@ PUBLIC_TOPICS: tuple[TopicSpec, ...] = (
     ARTICLES_CLASSIFIED,
     STORIES,
     ALERTS,
+    SUBSCRIPTIONS,
     DEADLETTERS,
 )

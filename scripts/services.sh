@@ -4,7 +4,9 @@
 #   scripts/services.sh down     stop them (SIGTERM, then SIGKILL after 30 s)
 #   scripts/services.sh status   list the running replicas
 # Configuration: config/feeds.yaml and config/subscriptions.yaml when they exist, else
-# the .example files; any variable of README "Configuration" may be exported before.
+# the .example files (the subscriptions file is imported into the subscriptions topic
+# first: same names replaced, others kept); any variable of README "Configuration" may be
+# exported before.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,8 +23,9 @@ config_file() {
 
 up() {
     export FETCHER_FEEDS=${FETCHER_FEEDS:-$(config_file feeds)}
-    export NOTIFIER_SUBSCRIPTIONS=${NOTIFIER_SUBSCRIPTIONS:-$(config_file subscriptions)}
+    subscriptions=${SUBSCRIPTIONS_FILE:-$(config_file subscriptions)}
     export WIREWATCH_DATA_DIR=${WIREWATCH_DATA_DIR:-$run/data}
+    "$root/.venv/bin/wirewatch" subscriptions import "$subscriptions"
     mkdir -p "$logs" "$pids"
     for service in "${services[@]}"; do
         var="REPLICAS_${service^^}"
@@ -49,7 +52,7 @@ up() {
         fi
     done
     echo "feeds: $FETCHER_FEEDS"
-    echo "subscriptions: $NOTIFIER_SUBSCRIPTIONS"
+    echo "subscriptions: imported from $subscriptions (see: wirewatch subscriptions list)"
     echo "logs: $logs/<service>-<replica>.log   broker log: $run/kafka/server.log"
     echo "stop with: make down"
     return $failed

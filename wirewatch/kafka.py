@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
-__all__ = ["admin", "consume", "group_assignment", "producer", "read_partition", "read_topic"]
+__all__ = ["admin", "consume", "follow", "group_assignment", "producer", "read_partition",
+           "read_table", "read_topic"]
 
 
 @asynccontextmanager
@@ -135,3 +136,81 @@ async def group_assignment(
                 by_topic.setdefault(topic, set()).update(partitions)
         owned.append(by_topic)
     return state, owned
+
+
+async def _all_partitions(consumer: AIOKafkaConsumer, topic: str,
+                          timeout: float | None = None) -> list[TopicPartition]:
+    """The topic's partitions, once it exists; LookupError if it does not within
+    ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    while True:
+        await consumer.topics()  # refreshes the metadata
+        partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return [TopicPartition(topic, p) for p in sorted(partitions)]
+        if deadline is not None and loop.time() > deadline:
+            raise LookupError(f"topic {topic!r} does not exist (run `wirewatch create-topics`)")
+        await asyncio.sleep(0.5)
+
+
+async def follow(bootstrap_servers: str, topic: str,
+                 apply: Callable[[ConsumerRecord[bytes, bytes]], None],
+                 caught_up: asyncio.Event, *, poll_ms: int = 100) -> None:
+    """Read every partition of ``topic`` from its beginning, outside any consumer group,
+    and call ``apply`` on each record in order; set ``caught_up`` once the end offsets
+    found at the start are reached; then go on with new records until cancelled.
+
+    For a compacted topic read as a table by every replica (each needs all of it).
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest",
+                                fetch_max_wait_ms=poll_ms)
+    await consumer.start()
+    try:
+        tps = await _all_partitions(consumer, topic)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        behind = {tp for tp in tps if ends[tp] > 0}
+        while True:
+            if not behind:
+                caught_up.set()
+            fetched = await consumer.getmany(*tps, timeout_ms=poll_ms)
+            for records in fetched.values():
+                for record in records:
+                    apply(record)
+            for tp in list(behind):
+                if await consumer.position(tp) >= ends[tp]:
+                    behind.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def read_table(bootstrap_servers: str, topic: str,
+                     timeout: float = 10.0) -> dict[bytes, bytes]:
+    """The latest value of each key of a compacted ``topic`` up to its end offsets at the
+    call; a key whose latest record is a tombstone is left out. LookupError if the topic
+    does not exist within ``timeout`` seconds."""
+    latest: dict[bytes, bytes] = {}
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = await _all_partitions(consumer, topic, timeout)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                fetched = await consumer.getmany(tp, timeout_ms=1000)
+                for record in fetched.get(tp, []):
+                    if record.offset >= ends[tp] or record.key is None:
+                        continue
+                    if record.value is None:
+                        latest.pop(record.key, None)
+                    else:
+                        latest[record.key] = record.value
+    finally:
+        await consumer.stop()
+    return latest

@@ -17,7 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.offset import OffsetRequest
 
-from schemas.topics import PUBLIC_TOPICS, STORIES
+from schemas.topics import PUBLIC_TOPICS, STORIES, SUBSCRIPTIONS
 from wirewatch.kafka import admin
 from wirewatch.logs import fields
 
@@ -36,8 +36,8 @@ class TopicPlan:
 
 def public_topics() -> list[TopicPlan]:
     """The topics of the public contract (``schemas.topics``)."""
-    # The story trail is a table: its latest record per story is what counts.
-    compacted = {STORIES.name}
+    # Tables: the latest record per story or subscription is what counts.
+    compacted = {STORIES.name, SUBSCRIPTIONS.name}
     return [TopicPlan(spec.name, spec.partitions,
                       {"cleanup.policy": "compact"} if spec.name in compacted else {})
             for spec in PUBLIC_TOPICS]

@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from schemas.article_classified import TOPIC_IDS, ClassifiedArticle, TopicTag
+from schemas.subscription import Subscription
 from services.classifier.corpus import load_examples
 from services.notifier.index import SubscriptionIndex
 from services.notifier.matching import canonical_tokens
-from services.notifier.subscriptions import PreparedArticle, Subscription
+from services.notifier.subscriptions import PreparedArticle, match
 from wirewatch.streaming import GC_THRESHOLDS
 
 __all__ = ["MatchBench", "articles_of", "generate_subscriptions", "measure"]
@@ -133,7 +134,7 @@ def measure(subs: Sequence[Subscription], articles: Sequence[ClassifiedArticle],
             one_by_one_budget: int = 200_000) -> MatchBench:
     """Time the index over every article (tokenising included; building the index is
     not), and the notifier's former way, every subscription in turn on the whole article
-    (``Subscription.match``), on as many articles as make ``one_by_one_budget`` matches."""
+    (``subscriptions.match``), on as many articles as make ``one_by_one_budget`` matches."""
     index = SubscriptionIndex(subs)
     # As in the notifier (wirewatch.streaming.run_worker): what exists before the stream
     # starts, the subscriptions among it, is frozen out of the collector's scans.
@@ -156,7 +157,7 @@ def measure(subs: Sequence[Subscription], articles: Sequence[ClassifiedArticle],
         started = time.perf_counter()
         for article in sample:
             for sub in subs:
-                sub.match(article)
+                match(sub, article)
         one_by_one = len(sample) / (time.perf_counter() - started)
     return MatchBench(len(subs), len(articles), len(articles) / elapsed,
                       elapsed / len(articles) * 1e6, matches / len(articles), one_by_one)

@@ -14,7 +14,8 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from schemas.export import JSON_DIR, export_schemas, render_schemas
-from schemas.topics import ARTICLES_RAW
+from schemas.subscription import Subscription
+from schemas.topics import ARTICLES_RAW, SUBSCRIPTIONS
 from services.classifier.corpus import CORPUS_DIR
 from services.classifier.model import DEFAULT_MODEL_PATH
 from services.topics import plan
@@ -24,6 +25,7 @@ from wirewatch.settings import CommonSettings
 from wirewatch.topology import create_topics
 from wirewatch_cli.deadletters import replay_dead_letters
 from wirewatch_cli.replay import Problem, ReplayError, read_articles
+from wirewatch_cli.subscriptions import Snapshot
 
 __all__ = ["main"]
 
@@ -247,16 +249,127 @@ def cmd_match_test(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def cmd_subscriptions_validate(args: argparse.Namespace) -> int:
-    from services.notifier.subscriptions import SubscriptionError, load_subscriptions
+def _load_file(command: str, path: str, resolve_env: bool = False) -> list[Subscription] | None:
+    from services.notifier.subscriptions import SubscriptionError, load_subscriptions, resolve
 
     try:
-        subs = load_subscriptions(Path(args.file))
+        subs = load_subscriptions(Path(path))
+        if resolve_env:
+            for sub in subs:
+                resolve(sub)
     except SubscriptionError as exc:
-        print(f"wirewatch subscriptions validate: {exc}", file=sys.stderr)
+        print(f"wirewatch subscriptions {command}: {exc}", file=sys.stderr)
+        return None
+    return subs
+
+
+def cmd_subscriptions_validate(args: argparse.Namespace) -> int:
+    subs = _load_file("validate", args.file, resolve_env=args.resolve)
+    if subs is None:
         return 2
     print(f"{args.file}: {len(subs)} valid subscription(s): "
           + ", ".join(s.name for s in subs))
+    references = sorted({r for s in subs for r in s.channels.references()})
+    if references and not args.resolve:
+        print("the notifier must have these environment variables: " + ", ".join(references))
+    return 0
+
+
+def cmd_subscriptions_import(args: argparse.Namespace) -> int:
+    from wirewatch_cli import subscriptions as manage
+
+    subs = _load_file("import", args.file)
+    if subs is None:
+        return 2
+    settings = _settings()
+    topic = settings.topic(SUBSCRIPTIONS.name)
+    deleted = asyncio.run(manage.publish(settings.bootstrap_servers, topic, subs,
+                                         replace=args.replace))
+    print(f"imported {len(subs)} subscription(s) into {topic}: "
+          + ", ".join(s.name for s in subs))
+    if deleted:
+        print(f"deleted {len(deleted)} not in {args.file}: {', '.join(deleted)}")
+    return 0
+
+
+def _read_topic(command: str) -> tuple[CommonSettings, str, Snapshot] | None:
+    from wirewatch_cli import subscriptions as manage
+
+    settings = _settings()
+    topic = settings.topic(SUBSCRIPTIONS.name)
+    try:
+        snapshot = asyncio.run(manage.read(settings.bootstrap_servers, topic))
+    except LookupError as exc:
+        print(f"wirewatch subscriptions {command}: {exc}", file=sys.stderr)
+        return None
+    for problem in snapshot.problems:
+        print(f"wirewatch subscriptions {command}: {topic} key {problem.key!r}: "
+              f"{problem.error}", file=sys.stderr)
+    return settings, topic, snapshot
+
+
+def cmd_subscriptions_export(args: argparse.Namespace) -> int:
+    from wirewatch_cli.subscriptions import to_yaml
+
+    found = _read_topic("export")
+    if found is None:
+        return 2
+    text = to_yaml(found[2].subscriptions.values())
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {len(found[2].subscriptions)} subscription(s) to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 1 if found[2].problems else 0
+
+
+def cmd_subscriptions_list(args: argparse.Namespace) -> int:
+    from wirewatch_cli.subscriptions import summary
+
+    found = _read_topic("list")
+    if found is None:
+        return 2
+    now = datetime.now(UTC)
+    for sub in found[2].subscriptions.values():
+        print(summary(sub, now))
+    print(f"{len(found[2].subscriptions)} subscription(s) in {found[1]}")
+    return 1 if found[2].problems else 0
+
+
+def cmd_subscriptions_delete(args: argparse.Namespace) -> int:
+    from wirewatch_cli import subscriptions as manage
+
+    settings = _settings()
+    topic = settings.topic(SUBSCRIPTIONS.name)
+    try:
+        asyncio.run(manage.delete(settings.bootstrap_servers, topic, args.names))
+    except LookupError as exc:
+        print(f"wirewatch subscriptions delete: {exc}", file=sys.stderr)
+        return 2
+    print(f"deleted {', '.join(args.names)}")
+    return 0
+
+
+def cmd_subscriptions_mute(args: argparse.Namespace) -> int:
+    from wirewatch_cli import subscriptions as manage
+
+    until: datetime | None = None
+    if args.action == "mute":
+        try:
+            until = (datetime.now(UTC) + manage.parse_duration(args.duration) if args.duration
+                     else args.until)
+        except ValueError as exc:
+            print(f"wirewatch subscriptions mute: {exc}", file=sys.stderr)
+            return 2
+    settings = _settings()
+    try:
+        sub = asyncio.run(manage.set_muted(settings.bootstrap_servers,
+                                           settings.topic(SUBSCRIPTIONS.name), args.name, until))
+    except LookupError as exc:
+        print(f"wirewatch subscriptions {args.action}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{sub.name}: muted until {sub.muted_until.isoformat()}" if sub.muted_until
+          else f"{sub.name}: not muted")
     return 0
 
 
@@ -327,12 +440,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON lines: articles.classified records or raw articles")
     p.set_defaults(func=cmd_match_test)
 
-    p = sub.add_parser("subscriptions", help="manage subscriptions")
+    p = sub.add_parser("subscriptions", help="manage the subscriptions topic")
     actions = p.add_subparsers(dest="action", required=True)
-    v = actions.add_parser("validate", help="check a subscriptions YAML file (with the "
-                                            "environment's ${VAR} values)")
+    v = actions.add_parser("validate", help="check a subscriptions YAML file")
     v.add_argument("file")
+    v.add_argument("--resolve", action="store_true",
+                   help="also expand ${VAR} references with this environment, as the "
+                        "notifier would, and check the values")
     v.set_defaults(func=cmd_subscriptions_validate)
+    v = actions.add_parser("import", help="write a YAML file's subscriptions to the topic "
+                                          "(nothing is written if any entry is bad)")
+    v.add_argument("file")
+    v.add_argument("--replace", action="store_true",
+                   help="also delete the subscriptions the file does not hold")
+    v.set_defaults(func=cmd_subscriptions_import)
+    v = actions.add_parser("export", help="the topic's subscriptions as an importable file")
+    v.add_argument("-o", "--output", help="file to write (default: standard output)")
+    v.set_defaults(func=cmd_subscriptions_export)
+    v = actions.add_parser("list", help="one line per subscription, webhook URLs masked")
+    v.set_defaults(func=cmd_subscriptions_list)
+    v = actions.add_parser("delete", help="delete subscriptions by name (tombstones)")
+    v.add_argument("names", nargs="+")
+    v.set_defaults(func=cmd_subscriptions_delete)
+    v = actions.add_parser("mute", help="silence a subscription for a while")
+    v.add_argument("name")
+    when = v.add_mutually_exclusive_group(required=True)
+    when.add_argument("--for", dest="duration", help="a duration: 30m, 2h, 1d, 1w")
+    when.add_argument("--until", type=_moment, help="an ISO date or time")
+    v.set_defaults(func=cmd_subscriptions_mute)
+    v = actions.add_parser("unmute", help="end a subscription's mute")
+    v.add_argument("name")
+    v.set_defaults(func=cmd_subscriptions_mute)
 
     p = sub.add_parser("topics-corpus", help="corpus sources, splits and labelling agreement")
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="labelled corpus folder")

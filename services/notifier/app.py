@@ -1,5 +1,11 @@
 """notifier's Kafka wiring: ``articles.classified`` → Slack, email and ``alerts``.
 
+Subscriptions come from the compacted ``subscriptions`` topic, which every replica reads
+whole, outside the consumer group, into its own index (``services.notifier.live``): a
+change applies on every replica as soon as it is read. No article is matched before the
+topic has been read to the end it had at start. A record the notifier cannot use is
+also read by the group's ``check_subscriptions`` agent, which dead-letters it once.
+
 State, in two tables keyed by story id (the id of the story's first copy, and so the key
 of ``articles.classified``; both tables are partitioned like it):
 
@@ -23,17 +29,21 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 import httpx
 import orjson
+from aiokafka import ConsumerRecord
 
 from schemas.alert import Alert
 from schemas.article_classified import ClassifiedArticle
-from schemas.topics import ALERTS, ARTICLES_CLASSIFIED, DEADLETTERS
+from schemas.subscription import Subscription
+from schemas.topics import ALERTS, ARTICLES_CLASSIFIED, DEADLETTERS, SUBSCRIPTIONS
 from services.notifier.channels import (
     DeliveryError,
     EmailChannel,
@@ -51,23 +61,28 @@ from services.notifier.deliveries import (
     new_slots,
 )
 from services.notifier.index import SubscriptionIndex
+from services.notifier.live import apply_record, decode_record
 from services.notifier.settings import Settings
-from services.notifier.subscriptions import Subscription, load_subscriptions
+from services.notifier.subscriptions import SubscriptionError
 from services.notifier.topics import SERVICE, TABLE_PARTITIONS, TABLES
 from wirewatch.deadletters import REPLAY_HEADER, make_dead_letter
+from wirewatch.kafka import follow
 from wirewatch.logs import fields
-from wirewatch.streaming import ErrorPolicy, make_app
+from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
 
 __all__ = ["SERVICE", "create_app"]
 
 log = logging.getLogger("wirewatch.notifier")
 
 
-def create_app(settings: Settings) -> faust.App:
-    """Build the notifier faust app."""
-    subscriptions = SubscriptionIndex(load_subscriptions(settings.subscriptions))
+def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> faust.App:
+    """Build the notifier faust app (``environ`` expands the subscriptions' ``${VAR}``)."""
+    environ = os.environ if environ is None else environ
+    subscriptions = SubscriptionIndex()
+    loaded = asyncio.Event()  # the subscriptions topic read to its end at start
     app = make_app(SERVICE, settings)
     policy = ErrorPolicy(app, settings)
+    subscriptions_topic = settings.topic(SUBSCRIPTIONS.name)
     source = app.topic(settings.topic(ARTICLES_CLASSIFIED.name), value_type=bytes)
     alerts = app.topic(settings.topic(ALERTS.name), value_type=bytes)
     deadletters = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
@@ -97,8 +112,52 @@ def create_app(settings: Settings) -> faust.App:
         elif story in pending:
             del pending[story]
 
+    def apply_subscription(record: ConsumerRecord[bytes, bytes]) -> None:
+        change = apply_record(subscriptions, record.key, record.value, environ)
+        if change.action == "refused":
+            log.warning("subscription record refused; the previous version stays",
+                        extra=fields(subscription=change.name, offset=record.offset,
+                                     error=change.error))
+        else:
+            # How long after it was written the change took effect here.
+            lag_ms = max(0, round(time.time() * 1000) - record.timestamp)
+            log.info("subscription " + change.action, extra=fields(
+                subscription=change.name, offset=record.offset, count=len(subscriptions),
+                lag_ms=lag_ms))
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_subscriptions() -> None:
+        """Keeps the index in step with the subscriptions topic, on every replica."""
+        while True:
+            try:
+                await follow(settings.bootstrap_servers, subscriptions_topic,
+                             apply_subscription, loaded)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Read again from the start into an empty index; no article is matched
+                # meanwhile.
+                log.exception("reading the subscriptions topic failed; reading it again")
+                loaded.clear()
+                subscriptions.clear()
+                await asyncio.sleep(1.0)
+
+    async def check_subscription(key: bytes | None, value: bytes) -> None:
+        try:
+            decode_record(key, value or None, environ)
+        except SubscriptionError as exc:
+            raise ProcessingError(str(exc)) from exc
+
+    @app.agent(app.topic(subscriptions_topic, value_type=bytes), name="check_subscriptions")
+    async def check_subscriptions(stream: faust.StreamT[bytes]) -> None:
+        # Each record reaches one replica here: an unusable one is dead-lettered once,
+        # not by every replica that reads the topic.
+        async for event in stream.events():
+            await policy.run(event, "notifier.subscriptions", check_subscription)
+
     async def notify_one(event: faust.EventT[bytes], key: bytes | None, value: bytes) -> None:
         article = ClassifiedArticle.from_bytes(value)
+        await loaded.wait()
         story = article.story_id
         # Re-published by `wirewatch deadletters replay`: a failed slot of the story gets
         # a new try (a delivered one never does).
@@ -159,7 +218,7 @@ def create_app(settings: Settings) -> faust.App:
             return
         sub = subscriptions.get(slot.subscription)
         now = time.time()
-        if sub is None:  # removed from the file since: nobody wants it any more
+        if sub is None:  # deleted since: nobody wants it any more
             decision = Decision("failed", error=f"subscription {slot.subscription!r} "
                                                 "no longer exists")
         else:
@@ -221,10 +280,12 @@ def create_app(settings: Settings) -> faust.App:
 
     def ready() -> bool:
         # Not while the tables are restored: the first recovery ends with ``completed``
-        # set for good, later ones (after a rebalance) only show in ``in_recovery``.
+        # set for good, later ones (after a rebalance) only show in ``in_recovery``. Nor
+        # before the subscriptions are known: a pending slot's subscription would look
+        # deleted.
         tables: Any = app.tables  # the TableManager, wider than TableManagerT
-        return (bool(tables.recovery.completed.is_set()) and not app.rebalancing
-                and not app.in_recovery)
+        return (loaded.is_set() and bool(tables.recovery.completed.is_set())
+                and not app.rebalancing and not app.in_recovery)
 
     @app.task  # type: ignore[untyped-decorator]
     async def dispatch() -> None:

@@ -6,8 +6,9 @@ to match: the first word of each of its keywords (a rule with keywords can only 
 article holding one of them; for an "all of" rule, of one of them), paired with one of
 its topics or else sources when it has such a filter; else its topics; else its sources.
 An article is cut into words once; only the subscriptions filed under its words, topics
-or source are then checked, each by the same rule as :meth:`Subscription.match`, so the
-index answers exactly what matching every subscription would.
+or source are then checked, each by the same rule as :func:`subscriptions.match`, so the
+index answers exactly what matching every subscription would. A muted subscription is
+left out while its mute lasts.
 
 Subscriptions are added, replaced and removed one at a time, so a change costs the work
 of that one subscription.
@@ -15,11 +16,13 @@ of that one subscription.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 
 from schemas.article_classified import ClassifiedArticle
+from schemas.subscription import Subscription
 from services.notifier.matching import MatchResult
-from services.notifier.subscriptions import PreparedArticle, Subscription
+from services.notifier.subscriptions import PreparedArticle, Rule
 from wirewatch.text import fold
 
 __all__ = ["SubscriptionIndex"]
@@ -32,12 +35,12 @@ Term = tuple[str, str]  # (word, topic or source or ""), or (topic, "") or (sour
 _WORD, _WORD_TOPIC, _WORD_SOURCE, _TOPIC, _SOURCE = range(5)
 
 
-def _terms(sub: Subscription) -> tuple[int, set[Term]]:
+def _terms(rule: Rule) -> tuple[int, set[Term]]:
     """How a subscription is filed, and under which terms: one of them is in every
     article it matches."""
-    rules = sub.rules
+    rules = rule.subscription.rules
     if rules.keywords:
-        phrases = rules.phrases()
+        phrases = rule.phrases
         if rules.match == "all":
             # Every phrase must be there, so one suffices: the longest first word, which
             # is likely the rarest, gives the fewest candidates.
@@ -58,7 +61,7 @@ class SubscriptionIndex:
     """Subscriptions by name, and the index that finds the ones an article may match."""
 
     def __init__(self, subscriptions: Iterable[Subscription] = ()) -> None:
-        self._subs: dict[str, Subscription] = {}
+        self._subs: dict[str, Rule] = {}
         self._order: dict[str, int] = {}  # name -> when it was first added
         # One map per way of filing: first key -> second key -> names filed there.
         self._filed: tuple[dict[str, dict[str, set[str]]], ...] = ({}, {}, {}, {}, {})
@@ -70,10 +73,12 @@ class SubscriptionIndex:
         return len(self._subs)
 
     def __iter__(self) -> Iterator[Subscription]:
-        return iter(sorted(self._subs.values(), key=lambda s: self._order[s.name]))
+        return iter(sorted((r.subscription for r in self._subs.values()),
+                           key=lambda s: self._order[s.name]))
 
     def get(self, name: str) -> Subscription | None:
-        return self._subs.get(name)
+        rule = self._subs.get(name)
+        return None if rule is None else rule.subscription
 
     def put(self, sub: Subscription) -> None:
         """Add a subscription, or replace the one of that name (it keeps its place)."""
@@ -82,29 +87,37 @@ class SubscriptionIndex:
         else:
             self._order[sub.name] = self._added
             self._added += 1
-        self._subs[sub.name] = sub
-        kind, terms = _terms(sub)
+        rule = self._subs[sub.name] = Rule.of(sub)
+        kind, terms = _terms(rule)
         for first, second in terms:
             self._filed[kind].setdefault(first, {}).setdefault(second, set()).add(sub.name)
 
+    def clear(self) -> None:
+        """Forget every subscription."""
+        self._subs.clear()
+        self._order.clear()
+        for filed in self._filed:
+            filed.clear()
+
     def remove(self, name: str) -> bool:
         """Remove a subscription; whether there was one."""
-        sub = self._subs.pop(name, None)
-        if sub is None:
+        rule = self._subs.pop(name, None)
+        if rule is None:
             return False
-        self._unfile(sub)
+        self._unfile(rule)
         del self._order[name]
         return True
 
-    def _unfile(self, sub: Subscription) -> None:
-        kind, terms = _terms(sub)
+    def _unfile(self, rule: Rule) -> None:
+        kind, terms = _terms(rule)
+        name = rule.subscription.name
         filed = self._filed[kind]
         for first, second in terms:
             inner = filed.get(first)
             names = None if inner is None else inner.get(second)
             if names is None:
                 continue
-            names.discard(sub.name)
+            names.discard(name)
             if not names:
                 del inner[second]  # type: ignore[union-attr]
                 if not inner:
@@ -133,17 +146,21 @@ class SubscriptionIndex:
         found |= sources.get(article.source, {}).get("", set())
         return found
 
-    def match(self, article: ClassifiedArticle | PreparedArticle
+    def match(self, article: ClassifiedArticle | PreparedArticle, now: float | None = None
               ) -> list[tuple[Subscription, MatchResult]]:
         """The subscriptions the article matches, with their reasons, in the order they
-        were added."""
+        were added; those muted at ``now`` (default: the clock) are left out."""
         prepared = article if isinstance(article, PreparedArticle) else PreparedArticle.of(
             article)
-        subs = self._subs
+        now = time.time() if now is None else now
+        rules = self._subs
         matched = []
         for name in self.candidates(prepared):
-            result = subs[name].match_prepared(prepared)
+            rule = rules[name]
+            if rule.subscription.muted_until is not None and rule.subscription.muted(now):
+                continue
+            result = rule.match(prepared)
             if result.matched:
-                matched.append((subs[name], result))
+                matched.append((rule.subscription, result))
         matched.sort(key=lambda pair: self._order[pair[0].name])
         return matched

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -14,11 +12,10 @@ __all__ = ["Settings"]
 
 
 class Settings(CommonSettings):
-    """Subscriptions file, SMTP server and the delivery retry policy."""
+    """SMTP server and the delivery retry policy (subscriptions are on their topic)."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", frozen=True, extra="ignore")
 
-    subscriptions: Path = Field(default=Path("config/subscriptions.yaml"))
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_username: str | None = None

@@ -1,11 +1,14 @@
-"""Subscriptions: who wants which articles, on which channels. Loaded from a YAML file.
+"""Subscriptions as the notifier uses them: read from YAML, expanded, compiled to set tests.
 
-Example::
+The model is :class:`schemas.subscription.Subscription`; the ``subscriptions`` topic holds
+them. A YAML file (``wirewatch subscriptions import``) looks like::
 
     subscriptions:
       - name: kyiv-strikes
+        owner: desk@example.org
+        description: strikes on the capital
         channels:
-          slack: ${SLACK_WEBHOOK_DESK}   # ${VAR} is read from the environment
+          slack: ${SLACK_WEBHOOK_DESK}   # expanded by the notifier from its environment
           email: desk@example.org
         rules:
           keywords: ['Kyiv', '"air defence"']   # or one string: Kyiv "air defence"
@@ -13,163 +16,56 @@ Example::
           exclude: [football]
           topics: [strikes]   # at least one of them, if given
           sources: [Wire A]   # one of them, if given
+        muted_until: 2026-12-01T08:00:00Z       # optional snooze
 """
 
 from __future__ import annotations
 
-import functools
-import ipaddress
 import itertools
 import os
-import re
-import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic import model_validator as _model_validator
+from pydantic import SecretStr, ValidationError
 
 from schemas.article_classified import ClassifiedArticle
+from schemas.base import describe_errors
+from schemas.subscription import ENV_REFERENCE, Channels, Rules, Subscription, check_webhook
 from services.notifier.matching import MatchResult, Phrase, canonical_tokens, find_phrases
 from wirewatch.configfiles import read_yaml
 from wirewatch.text import fold
 
-__all__ = ["Channels", "PreparedArticle", "RuleCheck", "Rules", "Subscription", "SubscriptionError",
-           "load_subscriptions"]
+__all__ = ["PreparedArticle", "Rule", "RuleCheck", "SubscriptionError", "load_subscriptions",
+           "match", "parse_subscriptions", "resolve"]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _NO_MATCH = MatchResult(False)
 
 
 class SubscriptionError(ValueError):
-    """The subscriptions file is unusable; the message names the file and the entry."""
+    """A subscription is unusable; the message names the file or record, the entry and
+    the field."""
 
 
-def _split_keywords(value: object) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return shlex.split(value)
-    if isinstance(value, list):
-        items: list[str] = []
-        for item in value:
-            if not isinstance(item, str):
-                raise ValueError(f"keyword {item!r} is not text")
-            stripped = item.strip()
-            items.append(stripped[1:-1] if len(stripped) > 1 and stripped[0] == stripped[-1] == '"'
-                         else stripped)
-        return items
-    raise ValueError("expected a list of keywords or one string")
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A subscription compiled for matching: its rule as set tests, its phrases parsed."""
 
+    subscription: Subscription
+    check: RuleCheck
+    phrases: tuple[Phrase, ...]
 
-class Rules(BaseModel):
-    """What a subscription wants; every given part must hold."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    keywords: list[str] = Field(default_factory=list)
-    match: Literal["any", "all"] = "any"
-    exclude: list[str] = Field(default_factory=list)
-    topics: list[str] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
-
-    @field_validator("keywords", "exclude", mode="before")
     @classmethod
-    def _keywords(cls, value: object) -> list[str]:
-        return _split_keywords(value)
+    def of(cls, sub: Subscription) -> Rule:
+        return cls(sub, RuleCheck.of(sub.rules), tuple(_phrases(sub.rules.keywords)))
 
-    @field_validator("keywords", "exclude")
-    @classmethod
-    def _parseable(cls, value: list[str]) -> list[str]:
-        for item in value:
-            Phrase.parse(item)
-        return value
-
-    @_model_validator(mode="after")
-    def _not_empty(self) -> Rules:
-        if not (self.keywords or self.topics or self.sources):
-            raise ValueError("a rule needs at least one of keywords, topics or sources")
-        return self
-
-    def phrases(self) -> list[Phrase]:
-        return [Phrase.parse(k) for k in self.keywords]
-
-    def exclusions(self) -> list[Phrase]:
-        return [Phrase.parse(k) for k in self.exclude]
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-class Channels(BaseModel):
-    """Where the alerts of a subscription go; a webhook URL is a secret."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    slack: SecretStr | None = None
-    email: str | None = None
-
-    @field_validator("slack")
-    @classmethod
-    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return value
-        # The message names what is wrong but never the URL: it is a secret.
-        url = value.get_secret_value().strip()
-        try:
-            parts = urlsplit(url)
-            _ = parts.port  # raises for a port out of range
-        except ValueError:
-            raise ValueError("slack must be an https incoming-webhook URL "
-                             "(this one cannot be parsed)") from None
-        host = (parts.hostname or "").lower()
-        loopback = host == "localhost" or _is_loopback(host)
-        if (parts.scheme == "https" and host) or (parts.scheme == "http" and loopback):
-            return SecretStr(url)
-        raise ValueError("slack must be an https incoming-webhook URL (plain http only "
-                         "on loopback, for local receivers)")
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL.match(value):
-            raise ValueError(f"{value!r} is not an email address")
-        return value
-
-    @_model_validator(mode="after")
-    def _some_channel(self) -> Channels:
-        if self.slack is None and self.email is None:
-            raise ValueError("a subscription needs a slack or an email channel")
-        return self
-
-
-class Subscription(BaseModel):
-    """A named subscription: channels and rules."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[\w.-]+$")
-    channels: Channels
-    rules: Rules
-
-    def match(self, article: ClassifiedArticle) -> MatchResult:
+    def match(self, article: PreparedArticle) -> MatchResult:
         """Whether the article matches, and why."""
-        return self.match_prepared(PreparedArticle.of(article))
-
-    def match_prepared(self, article: PreparedArticle) -> MatchResult:
-        """:meth:`match` on an article tokenised once for every subscription."""
         # Most articles a subscription is asked about do not match it: the set tests of
         # its check come first and the reasons are written only for a match.
         if not self.check.passes(article):
             return _NO_MATCH
-        rules = self.rules
+        rules = self.subscription.rules
         reasons: list[str] = []
         if rules.sources:
             reasons.append(f"source: {article.article.source}")
@@ -177,18 +73,18 @@ class Subscription(BaseModel):
             reasons.append("topics: " + ", ".join(t for t in rules.topics
                                                    if t in article.topics))
         if rules.keywords:
-            found = article.find(self._phrases)
+            found = article.find(self.phrases)
             reasons.append("keywords: " + ", ".join(p.text for p in found))
         return MatchResult(True, tuple(reasons))
 
-    @functools.cached_property
-    def check(self) -> RuleCheck:
-        """The rule reduced to set tests, built once."""
-        return RuleCheck.of(self.rules)
 
-    @functools.cached_property
-    def _phrases(self) -> list[Phrase]:
-        return self.rules.phrases()
+def match(sub: Subscription, article: ClassifiedArticle) -> MatchResult:
+    """One subscription against one article, without an index."""
+    return Rule.of(sub).match(PreparedArticle.of(article))
+
+
+def _phrases(keywords: list[str]) -> list[Phrase]:
+    return [Phrase.parse(k) for k in keywords]
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,8 +101,8 @@ class RuleCheck:
 
     @classmethod
     def of(cls, rules: Rules) -> RuleCheck:
-        keywords = [p.tokens for p in rules.phrases()]
-        excluded = [p.tokens for p in rules.exclusions()]
+        keywords = [p.tokens for p in _phrases(rules.keywords)]
+        excluded = [p.tokens for p in _phrases(rules.exclude)]
         return cls(frozenset(fold(s) for s in rules.sources) if rules.sources else None,
                    frozenset(rules.topics) if rules.topics else None,
                    frozenset(t[0] for t in excluded if len(t) == 1),
@@ -249,7 +145,7 @@ class PreparedArticle:
     def of(cls, article: ClassifiedArticle) -> PreparedArticle:
         return cls(article, canonical_tokens(f"{article.title}\n{article.body}"))
 
-    def find(self, phrases: list[Phrase]) -> list[Phrase]:
+    def find(self, phrases: Iterable[Phrase]) -> list[Phrase]:
         """The phrases that occur as whole consecutive words."""
         return [phrase for phrase in phrases if self.has(phrase.tokens)]
 
@@ -282,58 +178,74 @@ class PreparedArticle:
         return self._positions
 
 
-class _File(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    subscriptions: list[Subscription]
+_FIELDS = frozenset(Subscription.model_fields) - {"schema_version"}
 
 
 def parse_subscriptions(data: object, where: str) -> list[Subscription]:
-    """Validate the YAML structure; SubscriptionError says which entry and field is wrong."""
-    try:
-        parsed = _File.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = list(err["loc"])
-            if len(loc) >= 2 and loc[0] == "subscriptions" and isinstance(data, dict):
-                index = loc[1]
-                try:
-                    name = data["subscriptions"][index].get("name", f"#{index}")
-                except (AttributeError, IndexError, KeyError, TypeError):
-                    name = f"#{index}"
-                loc[1] = f"{index}({name})"
-            problems.append(f"{'.'.join(map(str, loc))}: {err['msg']}")
-        raise SubscriptionError(f"{where}: " + "; ".join(problems)) from exc
-    names = [s.name for s in parsed.subscriptions]
+    """Validate a file's structure; SubscriptionError says which entry and field is wrong.
+
+    ``${VAR}`` references are kept as written.
+    """
+    if not isinstance(data, dict) or set(data) != {"subscriptions"} \
+            or not isinstance(data["subscriptions"], list):
+        raise SubscriptionError(f"{where}: expected a mapping with one key, 'subscriptions', "
+                                "holding a list")
+    problems: list[str] = []
+    subs: list[Subscription] = []
+    for index, entry in enumerate(data["subscriptions"]):
+        name = entry.get("name", f"#{index}") if isinstance(entry, dict) else f"#{index}"
+        here = f"subscriptions.{index}({name})"
+        if not isinstance(entry, dict):
+            problems.append(f"{here}: expected a mapping")
+            continue
+        # The topic's model ignores unknown fields (a newer producer may add some); in a
+        # file they are typing mistakes.
+        unknown = sorted(str(k) for k in entry if k not in _FIELDS)
+        if unknown:
+            problems.append(f"{here}.{unknown[0]}: unknown field (known: "
+                            f"{', '.join(sorted(_FIELDS))})")
+            continue
+        try:
+            subs.append(Subscription.model_validate(entry))
+        except ValidationError as exc:
+            problems += [f"{here}.{'.'.join(map(str, err['loc']))}: {err['msg']}"
+                         for err in exc.errors()]
+    if problems:
+        raise SubscriptionError(f"{where}: " + "; ".join(problems))
+    names = [s.name for s in subs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise SubscriptionError(f"{where}: duplicate subscription names: {', '.join(duplicates)}")
-    return parsed.subscriptions
+    return subs
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+def load_subscriptions(path: Path) -> list[Subscription]:
+    """Read and validate a subscriptions YAML file (``${VAR}`` references kept)."""
+    return parse_subscriptions(read_yaml(path, SubscriptionError), str(path))
 
 
-def expand_env(data: object, environ: Mapping[str, str], where: str) -> object:
-    """Replace ``${NAME}`` in string values with the environment's value.
-
-    Secrets such as webhook URLs can then stay out of the file.
-    """
-    if isinstance(data, str):
-        missing = sorted({m for m in _ENV_REF.findall(data) if m not in environ})
-        if missing:
-            raise SubscriptionError(f"{where}: environment variable(s) not set: "
-                                    + ", ".join(missing))
-        return _ENV_REF.sub(lambda m: environ[m.group(1)], data)
-    if isinstance(data, list):
-        return [expand_env(item, environ, where) for item in data]
-    if isinstance(data, dict):
-        return {key: expand_env(value, environ, where) for key, value in data.items()}
-    return data
-
-
-def load_subscriptions(path: Path, environ: Mapping[str, str] | None = None) -> list[Subscription]:
-    """Read and validate a subscriptions YAML file, expanding ``${VAR}`` references."""
+def resolve(sub: Subscription, environ: Mapping[str, str] | None = None) -> Subscription:
+    """The subscription with the ``${VAR}`` references of its channels expanded and the
+    expanded values checked; SubscriptionError names the subscription and what is wrong."""
     environ = os.environ if environ is None else environ
-    data = expand_env(read_yaml(path, SubscriptionError), environ, str(path))
-    return parse_subscriptions(data, str(path))
+    channels = sub.channels
+    missing = [name for name in channels.references() if name not in environ]
+    if missing:
+        raise SubscriptionError(f"subscription {sub.name!r}: environment variable(s) not "
+                                f"set: {', '.join(missing)}")
+    if not channels.references():
+        return sub
+
+    def expand(value: str) -> str:
+        return ENV_REFERENCE.sub(lambda m: environ[m.group(1)], value)
+
+    try:
+        slack = channels.slack.get_secret_value() if channels.slack else None
+        expanded = Channels(slack=SecretStr(check_webhook(expand(slack))) if slack else None,
+                            email=expand(channels.email) if channels.email else None)
+    except ValidationError as exc:
+        raise SubscriptionError(f"subscription {sub.name!r}: channels.{describe_errors(exc)}"
+                                ) from None
+    except ValueError as exc:
+        raise SubscriptionError(f"subscription {sub.name!r}: channels: {exc}") from None
+    return sub.model_copy(update={"channels": expanded})

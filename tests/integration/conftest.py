@@ -14,9 +14,12 @@ from pathlib import Path
 import pytest
 
 from devrig.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
+from schemas.topics import SUBSCRIPTIONS
+from services.notifier.subscriptions import load_subscriptions, parse_subscriptions
 from services.topics import plan
 from wirewatch.kafka import consume, producer
 from wirewatch.topology import create_topics, delete_topics
+from wirewatch_cli.subscriptions import publish as publish_subscriptions
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("WIREWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -111,3 +114,12 @@ async def publish(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
     async with producer(bootstrap) as prod:
         for key, value in items:
             await prod.send_and_wait(topic, value, key=key, partition=partition)
+
+
+async def subscribe(bootstrap: str, namespace: str, source: Path | list[dict[str, object]]
+                    ) -> None:
+    """Write subscriptions (a YAML file, or its entries) to the namespace's topic, as
+    `wirewatch subscriptions import` does."""
+    subs = (load_subscriptions(source) if isinstance(source, Path)
+            else parse_subscriptions({"subscriptions": source}, "test"))
+    await publish_subscriptions(bootstrap, namespace + SUBSCRIPTIONS.name, subs)

@@ -11,12 +11,10 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 
-import yaml
-
 from schemas.alert import Alert
 from schemas.article_classified import ClassifiedArticle
 from schemas.deadletter import DeadLetter
-from tests.integration.conftest import ROOT, collect, publish
+from tests.integration.conftest import ROOT, collect, publish, subscribe
 
 
 def _article(n: int, body: str) -> bytes:
@@ -33,8 +31,7 @@ def _alerts(values: list[bytes]) -> list[Alert]:
 async def test_failing_channels_retry_durably_and_hold_up_nobody(tmp_path, namespace, bootstrap,
                                                                  servers, make_pipeline):
     _, slack, smtp = servers
-    subs = tmp_path / "subs.yaml"
-    subs.write_text(yaml.safe_dump({"subscriptions": [
+    await subscribe(bootstrap, namespace, [
         {"name": "hangs", "channels": {"slack": slack.url("hangs")},
          "rules": {"keywords": ["Odesa"]}},
         {"name": "prompt", "channels": {"slack": slack.url("prompt"), "email": "p@example.org"},
@@ -43,11 +40,11 @@ async def test_failing_channels_retry_durably_and_hold_up_nobody(tmp_path, names
          "rules": {"keywords": ["Kherson"]}},
         {"name": "gone", "channels": {"slack": slack.url("gone")},
          "rules": {"keywords": ["Sumy"]}},
-    ]}))
+    ])
     slack.slow("hangs", 30)  # past the 2 s deadline of an attempt: it times out
     slack.fail("flaky", 500, times=1000)  # down until told otherwise
     slack.fail("gone", 404, times=1)  # a permanent error, once
-    env = {"NOTIFIER_SUBSCRIPTIONS": str(subs), "NOTIFIER_SMTP_PORT": str(smtp.port),
+    env = {"NOTIFIER_SMTP_PORT": str(smtp.port),
            "NOTIFIER_HTTP_TIMEOUT": "2", "NOTIFIER_BACKOFF_BASE": "0.2",
            "NOTIFIER_BACKOFF_MAX": "0.5", "NOTIFIER_DISPATCH_INTERVAL": "0.1",
            # The killed replica's partitions move to the new one after this.

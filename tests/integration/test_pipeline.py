@@ -20,7 +20,7 @@ from schemas import (
     UniqueArticle,
 )
 from services.classifier.model import TopicModel
-from tests.integration.conftest import ROOT, collect, publish
+from tests.integration.conftest import ROOT, collect, publish, subscribe
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +39,9 @@ async def test_feeds_to_slack_and_email_exactly_once(tmp_path, namespace, bootst
                                                      make_pipeline):
     feeds, slack, smtp = servers
     slack.fail("energy", 429, times=1, headers={"Retry-After": "1"})  # honoured, then delivered
+    await subscribe(bootstrap, namespace, ROOT / "config" / "subscriptions.demo.yaml")
     pipeline = make_pipeline({
         "FETCHER_FEEDS": str(_write_config(tmp_path, feeds)),
-        "NOTIFIER_SUBSCRIPTIONS": str(ROOT / "config" / "subscriptions.demo.yaml"),
         "NOTIFIER_SMTP_PORT": str(smtp.port),
         "DEMO_SLACK_ENERGY": slack.url("energy"),
         "DEMO_SLACK_FRONT": slack.url("front"),
@@ -119,12 +119,10 @@ async def test_feeds_to_slack_and_email_exactly_once(tmp_path, namespace, bootst
 async def test_malformed_messages_are_dead_lettered_and_the_stream_goes_on(
         namespace, bootstrap, servers, make_pipeline, tmp_path):
     _, slack, smtp = servers
-    subs = tmp_path / "subs.yaml"
-    subs.write_text(yaml.safe_dump({"subscriptions": [
+    await subscribe(bootstrap, namespace, [
         {"name": "all-odesa", "channels": {"slack": slack.url("all")},
-         "rules": {"keywords": ["Odesa"]}}]}))
-    pipeline = make_pipeline({"NOTIFIER_SUBSCRIPTIONS": str(subs),
-                              "NOTIFIER_SMTP_PORT": str(smtp.port)})
+         "rules": {"keywords": ["Odesa"]}}])
+    pipeline = make_pipeline({"NOTIFIER_SMTP_PORT": str(smtp.port)})
     pipeline.start(only=("dedup", "classifier", "notifier"))
     now = datetime.now(UTC)
     good_raw = RawArticle(id="good-raw", url="https://e.org/1", source="E", title="Port hit",

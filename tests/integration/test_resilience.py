@@ -19,7 +19,7 @@ from devrig.synthetic import SyntheticItem, make_copy, make_story, stream
 from schemas import Alert, DuplicateArticle, RawArticle, Story, UniqueArticle
 from services.dedup.detector import copies, fingerprint
 from services.dedup.settings import Settings as DedupSettings
-from tests.integration.conftest import collect, publish
+from tests.integration.conftest import collect, publish, subscribe
 from wirewatch.kafka import admin, group_assignment, producer
 
 pytestmark = pytest.mark.integration
@@ -294,12 +294,11 @@ async def _wait_quiet(read: Callable[[], object], quiet: float = 1.5,
 async def test_services_killed_mid_stream_lose_nothing_and_alert_once(
         namespace, bootstrap, servers, make_pipeline, tmp_path):
     _, slack, smtp = servers
-    subs = tmp_path / "subs.yaml"
-    subs.write_text(yaml.safe_dump({"subscriptions": [{
+    await subscribe(bootstrap, namespace, [{
         "name": "cities", "channels": {"slack": slack.url("cities"), "email": "desk@example.org"},
-        "rules": {"keywords": ["Kyiv", "Kharkiv", "Odesa"]}}]}))
+        "rules": {"keywords": ["Kyiv", "Kharkiv", "Odesa"]}}])
     pipeline: Pipeline = make_pipeline({
-        "NOTIFIER_SUBSCRIPTIONS": str(subs), "NOTIFIER_SMTP_PORT": str(smtp.port),
+        "NOTIFIER_SMTP_PORT": str(smtp.port),
         # A dead replica's partitions move after this long; and offsets are committed
         # rarely, so a restarted replica redoes everything it had done.
         "WIREWATCH_SESSION_TIMEOUT": "6", "WIREWATCH_COMMIT_INTERVAL": "300",

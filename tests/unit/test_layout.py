@@ -42,10 +42,6 @@ def test_the_cli_loads_without_the_dev_rig():
 
 @pytest.mark.parametrize("service", ["dedup", "notifier"])
 def test_every_table_has_its_declared_changelog(service, monkeypatch, tmp_path):
-    subscriptions = tmp_path / "subscriptions.yaml"
-    subscriptions.write_text("subscriptions:\n  - name: desk\n    channels: {email: a@b.org}\n"
-                             "    rules: {keywords: [Kyiv]}\n")
-    monkeypatch.setenv("NOTIFIER_SUBSCRIPTIONS", str(subscriptions))
     monkeypatch.setenv("WIREWATCH_DATA_DIR", str(tmp_path))
     app_module = importlib.import_module(f"services.{service}.app")
     settings_module = importlib.import_module(f"services.{service}.settings")

@@ -227,6 +227,35 @@ def cmd_bench_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval_names(args: argparse.Namespace) -> int:
+    import orjson
+
+    from services.classifier.corpus import load_articles
+    from wirewatch_cli.eval_names import evaluate
+
+    titles = [a.title for a in load_articles(Path(args.corpus)) if a.title]
+    scores, false_friends = evaluate(titles)
+    print(f"names watched in every spelling, on {len(titles)} real headlines of {args.corpus}")
+    print(f"{'name':<22}{'headlines':>10}{'worst recall':>14}  (spelling){'found':>8}"
+          f"{'wrong':>7}")
+    for s in sorted(scores, key=lambda s: (-s.headlines, s.name)):
+        print(f"{s.name:<22}{s.headlines:>10}{s.worst_recall:>14.3f}  ({s.worst_spelling})"
+              f"{s.found:>8}{s.wrong:>7}")
+    for watched, other, wrong in false_friends:
+        print(f"watching {watched!r}: {wrong} headline(s) found only by {other!r}")
+    found = sum(s.found for s in scores)
+    wrong = sum(s.wrong for s in scores)
+    summary = {
+        "headlines": len(titles), "names": len(scores),
+        "naming_headlines": sum(s.headlines for s in scores),
+        "min_recall": min((s.worst_recall for s in scores), default=1.0),
+        "precision": round((found - wrong) / found, 4) if found else 1.0,
+        "given_name_false_friends": sum(w for _, _, w in false_friends),
+    }
+    print(orjson.dumps(summary).decode())
+    return 0
+
+
 def cmd_match_test(args: argparse.Namespace) -> int:
     import orjson
 
@@ -432,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="the real articles to match")
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_bench_match)
+
+    p = sub.add_parser("eval-names", help="watching each spelling of a name on real "
+                                          "headlines: recall and precision")
+    p.add_argument("--corpus", default=str(CORPUS_DIR), help="corpus of real articles")
+    p.set_defaults(func=cmd_eval_names)
 
     p = sub.add_parser("match-test", help="which subscriptions each article of a file "
                                           "matches, and why (one JSON line per article)")

@@ -1,58 +1,43 @@
 """Matching subscriptions' rules against articles: pure functions, no Kafka.
 
-Text is folded (case and accents ignored), cut into whole words, and the common
-spellings of Ukrainian and Russian place and person names are mapped to one form, so a
-rule for "Kyiv" fires on "Kiev" and a rule for "Kiev" fires on "Kyiv".
+Text is folded (case and accents ignored), cut into whole words, and the spellings of
+Ukrainian place names and public figures' surnames are mapped to one form
+(``services.notifier.names``), so a rule for "Kyiv" fires on "Kiev", a rule for
+"Artyomovsk" on "Bakhmut" and a rule for "Lisichansk" on "Lysychansk".
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from services.notifier.names import canonical_name
 from wirewatch.text import words
 
-__all__ = ["NAME_VARIANTS", "MatchResult", "Phrase", "canonical_tokens", "find_phrases"]
+__all__ = ["MatchResult", "Phrase", "canonical_tokens", "find_phrases"]
 
-# canonical form → other spellings (transliterations from Ukrainian and from Russian).
-# Places and surnames only: given names are matched as written, because the Russian and
-# Ukrainian forms name different people (a rule for "Vladimir" must not fire on every
-# "Volodymyr Zelenskyy"); a rule that wants both lists both.
-NAME_VARIANTS: dict[str, tuple[str, ...]] = {
-    "kyiv": ("kiev", "kyyiv", "kiyv"),
-    "zelensky": ("zelenskyy", "zelenskiy", "zelenskii", "zelenskyi", "zelenski"),
-    "kharkiv": ("kharkov", "charkiw"),
-    "zaporizhzhia": ("zaporizhia", "zaporozhye", "zaporizhzhya", "zaporozhe", "zaporozhia",
-                     "zaporizhzhe"),
-    "odesa": ("odessa",),
-    "mykolaiv": ("nikolaev", "nikolayev", "mykolayiv"),
-    "lviv": ("lvov", "lwow", "lvow"),
-    "dnipro": ("dnepr", "dnipropetrovsk", "dnepropetrovsk"),
-    "luhansk": ("lugansk",),
-    "chernihiv": ("chernigov",),
-    "chornobyl": ("chernobyl",),
-    "rivne": ("rovno",),
-    "vinnytsia": ("vinnitsa", "vinnytsya"),
-    "zhytomyr": ("zhitomir",),
-    "sloviansk": ("slovyansk", "slavyansk"),
-    "sievierodonetsk": ("severodonetsk", "sjevjerodonetsk"),
-    "avdiivka": ("avdeyevka", "avdeevka"),
-    "kupiansk": ("kupyansk",),
-    "kramatorsk": ("kramatorskiy",),
-    "bakhmut": ("artemovsk", "artemivsk"),
-    "huliaipole": ("hulyaipole", "gulyaipole", "hulyaypole"),
-    "pokrovsk": ("pokrovs'k",),
-    "donbas": ("donbass",),
-    "kherson": ("kherson",),
-    "sumy": ("sumi",),
-    "budanov": ("budanow",),
-}
-_CANONICAL = {variant: canon for canon, variants in NAME_VARIANTS.items() for variant in variants}
+# An apostrophe inside a word is a soft sign or a separation mark in a romanised name
+# (Pokrovs'k, Podil's'k, Mar'inka) unless it starts an English ending (Russia's, don't).
+# (The apostrophe comes first in the pattern so that the search skips to apostrophes.)
+_INNER_APOSTROPHE = re.compile(
+    r"['ʹʼ’`](?<=\w['ʹʼ’`])(?=\w)(?!(?:s|t|d|m|ll|re|ve)(?![\w'ʹʼ’`]))")
+_CACHE: dict[str, str] = {}
+_CACHE_LIMIT = 500_000
 
 
 def canonical_tokens(text: str) -> list[str]:
     """Folded whole words with name spellings mapped to their canonical form."""
-    return [_CANONICAL.get(token, token) for token in words(text)]
+    known = _CACHE.get
+    return [known(token) or _learn(token) for token in words(_INNER_APOSTROPHE.sub("", text))]
+
+
+def _learn(token: str) -> str:
+    # Words repeat (Zipf): each is looked up in the gazetteer once, then remembered.
+    if len(_CACHE) >= _CACHE_LIMIT:
+        _CACHE.clear()
+    canonical = _CACHE[token] = canonical_name(token) or token
+    return canonical
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ them. A YAML file (``wirewatch subscriptions import``) looks like::
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from pydantic import SecretStr, ValidationError
 from schemas.article_classified import ClassifiedArticle
 from schemas.base import describe_errors
 from schemas.subscription import ENV_REFERENCE, Channels, Rules, Subscription, check_webhook
-from services.notifier.matching import MatchResult, Phrase, canonical_tokens, find_phrases
+from services.notifier.matching import MatchResult, Phrase, canonical_tokens
 from wirewatch.configfiles import read_yaml
 from wirewatch.text import fold
 
@@ -65,6 +64,10 @@ class Rule:
         # its check come first and the reasons are written only for a match.
         if not self.check.passes(article):
             return _NO_MATCH
+        return self.explain(article)
+
+    def explain(self, article: PreparedArticle) -> MatchResult:
+        """The match of an article that passes :attr:`check`, with its reasons."""
         rules = self.subscription.rules
         reasons: list[str] = []
         if rules.sources:
@@ -87,6 +90,15 @@ def _phrases(keywords: list[str]) -> list[Phrase]:
     return [Phrase.parse(k) for k in keywords]
 
 
+# A phrase of several words as a rule checks it: its words, and the words joined by
+# spaces with a space at each end (see PreparedArticle.has).
+Run = tuple[frozenset[str], str]
+
+
+def _run(tokens: tuple[str, ...]) -> Run:
+    return frozenset(tokens), f" {' '.join(tokens)} "
+
+
 @dataclass(frozen=True, slots=True)
 class RuleCheck:
     """Whether an article matches a rule, in set tests on its prepared words."""
@@ -94,10 +106,11 @@ class RuleCheck:
     sources: frozenset[str] | None
     topics: frozenset[str] | None
     excluded_words: frozenset[str]
-    excluded_phrases: tuple[tuple[str, ...], ...]
+    excluded_runs: tuple[Run, ...]
     words: frozenset[str]
-    phrases: tuple[tuple[str, ...], ...]
+    runs: tuple[Run, ...]
     all_needed: bool
+    needed: frozenset[str]  # for an "all" rule, every word of every keyword
 
     @classmethod
     def of(cls, rules: Rules) -> RuleCheck:
@@ -106,31 +119,41 @@ class RuleCheck:
         return cls(frozenset(fold(s) for s in rules.sources) if rules.sources else None,
                    frozenset(rules.topics) if rules.topics else None,
                    frozenset(t[0] for t in excluded if len(t) == 1),
-                   tuple(t for t in excluded if len(t) > 1),
+                   tuple(_run(t) for t in excluded if len(t) > 1),
                    frozenset(t[0] for t in keywords if len(t) == 1),
-                   tuple(t for t in keywords if len(t) > 1), rules.match == "all")
+                   tuple(_run(t) for t in keywords if len(t) > 1), rules.match == "all",
+                   frozenset(w for t in keywords for w in t) if rules.match == "all"
+                   else frozenset())
 
     def passes(self, article: PreparedArticle) -> bool:
+        # Called for every candidate of every article: the cheapest and most selective
+        # tests first, and no call that a set test can spare.
         words = article.words
+        if not self.needed <= words:  # most candidates of an "all" rule lack a word
+            return False
         if self.sources is not None and article.source not in self.sources:
             return False
         if self.topics is not None and article.topics.isdisjoint(self.topics):
             return False
-        if not self.excluded_words.isdisjoint(words) or any(
-                article.has(p) for p in self.excluded_phrases):
+        if self.excluded_words and not self.excluded_words.isdisjoint(words):
             return False
+        for run_words, run in self.excluded_runs:
+            if run_words <= words and run in article.joined():
+                return False
         if self.all_needed:
-            return self.words <= words and all(article.has(p) for p in self.phrases)
-        if self.words or self.phrases:
-            return not self.words.isdisjoint(words) or any(article.has(p)
-                                                          for p in self.phrases)
-        return True
+            return all(run in article.joined() for _, run in self.runs)
+        if self.words and not self.words.isdisjoint(words):
+            return True
+        for run_words, run in self.runs:
+            if run_words <= words and run in article.joined():
+                return True
+        return not (self.words or self.runs)
 
 
 class PreparedArticle:
     """An article cut into canonical words once, for every subscription to look at."""
 
-    __slots__ = ("_pairs", "_positions", "article", "source", "tokens", "topics", "words")
+    __slots__ = ("_joined", "article", "source", "tokens", "topics", "words")
 
     def __init__(self, article: ClassifiedArticle, tokens: list[str]) -> None:
         self.article = article
@@ -138,8 +161,7 @@ class PreparedArticle:
         self.words = frozenset(tokens)
         self.topics = frozenset(t.id for t in article.topics)
         self.source = fold(article.source)
-        self._positions: dict[str, list[int]] | None = None
-        self._pairs: frozenset[tuple[str, str]] | None = None
+        self._joined: str | None = None
 
     @classmethod
     def of(cls, article: ClassifiedArticle) -> PreparedArticle:
@@ -153,29 +175,18 @@ class PreparedArticle:
         """Whether these words occur in a row."""
         if len(wanted) == 1:
             return wanted[0] in self.words
-        # Cheap tests first: every word somewhere, every pair of neighbours somewhere (which
-        # settles a two-word phrase); only longer phrases need the words' positions.
+        # Every word somewhere first (a set test); then the words in a row, found by a
+        # substring search in the words joined by spaces: words hold no space, so a
+        # match there is a match of whole consecutive words.
         if not self.words.issuperset(wanted):
             return False
-        pairs = self.pairs()
-        if not all(pair in pairs for pair in itertools.pairwise(wanted)):
-            return False
-        return len(wanted) == 2 or bool(find_phrases(self.tokens, [Phrase("", wanted)],
-                                                     self.positions()))
+        return f" {' '.join(wanted)} " in self.joined()
 
-    def pairs(self) -> frozenset[tuple[str, str]]:
-        """Every pair of neighbouring words, built the first time it is needed."""
-        if self._pairs is None:
-            self._pairs = frozenset(itertools.pairwise(self.tokens))
-        return self._pairs
-
-    def positions(self) -> dict[str, list[int]]:
-        """Each word's positions, built the first time it is needed."""
-        if self._positions is None:
-            self._positions = {}
-            for i, token in enumerate(self.tokens):
-                self._positions.setdefault(token, []).append(i)
-        return self._positions
+    def joined(self) -> str:
+        """The words joined by single spaces, with a space at each end; built once."""
+        if self._joined is None:
+            self._joined = f" {' '.join(self.tokens)} "
+        return self._joined
 
 
 _FIELDS = frozenset(Subscription.model_fields) - {"schema_version"}

@@ -7,7 +7,7 @@ from schemas.article_classified import TOPIC_IDS, ClassifiedArticle, TopicTag
 from schemas.subscription import Subscription
 from services.classifier.corpus import CORPUS_DIR
 from services.notifier.index import SubscriptionIndex
-from services.notifier.subscriptions import match
+from services.notifier.subscriptions import PreparedArticle, match
 
 WORDS = ["Kyiv", "Kiev", "Kharkiv", "Kharkov", "grain", "port", "drone", "strike", "talks",
          "Geneva", "Zelenskyy", "Zelensky", "power", "plant", "Odesa", "Odessa", "ceasefire",
@@ -126,3 +126,20 @@ def test_given_names_are_matched_as_written():
     index = SubscriptionIndex([rule("Vladimir"), rule("Volodymyr"), rule("Zelensky"),
                                rule("Kyiv")])
     assert [s.name for s, _ in index.match(article)] == ["Volodymyr", "Zelensky", "Kyiv"]
+
+
+def test_rules_are_filed_again_under_the_words_the_stream_shows_rare():
+    rule = Subscription.model_validate({"name": "plant", "channels": {"email": "a@b.org"},
+                                        "rules": {"keywords": ["government", "Enerhodar"],
+                                                  "match": "all"}})
+    index = SubscriptionIndex([rule])
+    common = PreparedArticle.of(random_article(random.Random(1), 0).model_copy(
+        update={"body": "The government met.", "topics": []}))
+    # Nothing counted yet: the longest word stands for the rarest.
+    assert index.candidates(common) == {"plant"}
+    for _ in range(8 * 16):  # enough counted articles for a first refiling
+        assert index.match(common) == []
+    assert index.candidates(common) == set()
+    both = random_article(random.Random(2), 1).model_copy(
+        update={"body": "The government shelter in Enerhodar.", "topics": []})
+    assert [s.name for s, _ in index.match(both)] == ["plant"]

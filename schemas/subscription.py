@@ -75,6 +75,11 @@ class Rules(BaseModel):
                               description="At least one of these topics, if given.")
     sources: list[str] = Field(default_factory=list,
                                description="One of these outlets, if given.")
+    given_names: Literal["as-written", "variants"] = Field(
+        default="as-written",
+        description="Given names in keywords match as written (Vladimir is not Volodymyr: "
+                    "the forms usually name different people), or in their Ukrainian and "
+                    "Russian variants too.")
 
     @field_validator("keywords", "exclude", mode="before")
     @classmethod

@@ -54,11 +54,15 @@ def _terms(rule: Rule, counts: Counter[str]) -> frozenset[Term]:
     def rarest(tokens: Iterable[str]) -> str:
         return min(tokens, key=lambda t: (counts.get(t, 0), -len(t), t))
 
-    if rules.match == "all":
+    fixed = [p.tokens for p in rule.phrases if len(p.alternatives) == 1]
+    if rules.match == "all" and fixed:
         # Every keyword must be there, so one word of one of them suffices.
-        words = {rarest(t for p in rule.phrases for t in p.tokens)}
+        words = {rarest(t for tokens in fixed for t in tokens)}
+    elif rules.match == "all":
+        # Every keyword has given-name variants: one of the forms of the first is there.
+        words = {rarest(form) for form in rule.phrases[0].alternatives}
     else:
-        words = {rarest(p.tokens) for p in rule.phrases}
+        words = {rarest(form) for p in rule.phrases for form in p.alternatives}
     return frozenset((w, f) for w in words for f in filters)
 
 

@@ -8,11 +8,13 @@ Ukrainian place names and public figures' surnames are mapped to one form
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.notifier.names import canonical_name
+from services.notifier.names import given_name_variants as given_names
 from wirewatch.text import words
 
 __all__ = ["MatchResult", "Phrase", "canonical_tokens", "find_phrases"]
@@ -42,17 +44,26 @@ def _learn(token: str) -> str:
 
 @dataclass(frozen=True)
 class Phrase:
-    """A keyword or quoted phrase as the user wrote it, and its canonical words."""
+    """A keyword or quoted phrase as the user wrote it, and its canonical words; with
+    given-name variants, every form it may take (``alternatives``, itself first)."""
 
     text: str
     tokens: tuple[str, ...]
+    alternatives: tuple[tuple[str, ...], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.alternatives:
+            object.__setattr__(self, "alternatives", (self.tokens,))
 
     @classmethod
-    def parse(cls, text: str) -> Phrase:
+    def parse(cls, text: str, given_name_variants: bool = False) -> Phrase:
         tokens = tuple(canonical_tokens(text))
         if not tokens:
             raise ValueError(f"keyword {text!r} has no words")
-        return cls(text, tokens)
+        if not given_name_variants:
+            return cls(text, tokens)
+        forms = itertools.product(*(given_names(t) for t in tokens))
+        return cls(text, tokens, tuple(forms))
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["GAZETTEER", "canonical_name", "skeleton"]
+__all__ = ["GAZETTEER", "GIVEN_NAMES", "canonical_name", "given_name_variants", "skeleton"]
 
 # canonical (Ukrainian romanisation, as folded words) → forms no rule derives. A name
 # of two words is written with a space and matched as a phrase of its words, each word
@@ -103,6 +103,31 @@ GAZETTEER: dict[str, tuple[str, ...]] = {
     "vereshchuk": ("vereshchouk",), "zhovkva": (), "stefanchuk": (), "klymenko": (),
     "sybiha": (), "ushakov": (), "nabiullina": (), "navalny": ("navalnyi", "navalnii"),
 }
+
+# Given names in their Ukrainian and Russian forms: the same name, usually different
+# people. Matched as written unless a rule asks for variants (rules.given_names).
+GIVEN_NAMES: tuple[tuple[str, ...], ...] = (
+    ("volodymyr", "vladimir", "wladimir"), ("oleksandr", "alexander", "aleksandr", "alexandr"),
+    ("serhiy", "serhii", "sergei", "sergey", "sergiy"), ("andriy", "andrii", "andrei", "andrey"),
+    ("mykhailo", "mykhaylo", "mikhail"), ("dmytro", "dmitry", "dmitri", "dmitriy"),
+    ("oleksiy", "oleksii", "alexei", "alexey", "aleksei", "aleksey"),
+    ("yuriy", "yurii", "yuri", "yury"), ("mykola", "nikolai", "nikolay"),
+    ("petro", "pyotr", "petr"), ("ihor", "igor"), ("oleh", "oleg"),
+    ("vitaliy", "vitalii", "vitaly"), ("yevhen", "yevgeny", "evgeny", "yevgeniy"),
+    ("valeriy", "valerii", "valery"), ("hennadiy", "hennadii", "gennady", "gennadiy"),
+    ("anatoliy", "anatolii", "anatoly"), ("kyrylo", "kirill"), ("pavlo", "pavel"),
+    ("maksym", "maxim"), ("olena", "elena", "yelena"), ("yuliia", "yulia", "yuliya"),
+    ("iryna", "irina"), ("tetiana", "tatiana", "tatyana"), ("nataliia", "natalia", "natalya"),
+    ("daria", "darya"), ("hanna", "anna"), ("oleksandra", "alexandra", "aleksandra"),
+)
+_GIVEN = {name: group for group in GIVEN_NAMES for name in group}
+
+
+def given_name_variants(word: str) -> tuple[str, ...]:
+    """The forms of a folded given name (itself first), or the word alone."""
+    group = _GIVEN.get(word)
+    return (word, *(g for g in group if g != word)) if group else (word,)
+
 
 # English words whose skeleton is a name's: never read as that name.
 _NOT_NAMES = frozenset({"lemon", "limen"})

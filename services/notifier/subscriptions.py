@@ -56,7 +56,7 @@ class Rule:
 
     @classmethod
     def of(cls, sub: Subscription) -> Rule:
-        return cls(sub, RuleCheck.of(sub.rules), tuple(_phrases(sub.rules.keywords)))
+        return cls(sub, RuleCheck.of(sub.rules), tuple(_phrases(sub.rules, sub.rules.keywords)))
 
     def match(self, article: PreparedArticle) -> MatchResult:
         """Whether the article matches, and why."""
@@ -86,8 +86,9 @@ def match(sub: Subscription, article: ClassifiedArticle) -> MatchResult:
     return Rule.of(sub).match(PreparedArticle.of(article))
 
 
-def _phrases(keywords: list[str]) -> list[Phrase]:
-    return [Phrase.parse(k) for k in keywords]
+def _phrases(rules: Rules, keywords: list[str]) -> list[Phrase]:
+    variants = rules.given_names == "variants"
+    return [Phrase.parse(k, variants) for k in keywords]
 
 
 # A phrase of several words as a rule checks it: its words, and the words joined by
@@ -110,20 +111,26 @@ class RuleCheck:
     words: frozenset[str]
     runs: tuple[Run, ...]
     all_needed: bool
-    needed: frozenset[str]  # for an "all" rule, every word of every keyword
+    needed: frozenset[str]  # for an "all" rule, every word of every keyword of one form
+    # For an "all" rule, each keyword with given-name variants: one of its forms.
+    choices: tuple[tuple[Run, ...], ...] = ()
 
     @classmethod
     def of(cls, rules: Rules) -> RuleCheck:
-        keywords = [p.tokens for p in _phrases(rules.keywords)]
-        excluded = [p.tokens for p in _phrases(rules.exclude)]
+        keywords = _phrases(rules, rules.keywords)
+        excluded = [form for p in _phrases(rules, rules.exclude) for form in p.alternatives]
+        every = rules.match == "all"
+        fixed = [p.tokens for p in keywords if len(p.alternatives) == 1] if every else [
+            form for p in keywords for form in p.alternatives]
         return cls(frozenset(fold(s) for s in rules.sources) if rules.sources else None,
                    frozenset(rules.topics) if rules.topics else None,
                    frozenset(t[0] for t in excluded if len(t) == 1),
                    tuple(_run(t) for t in excluded if len(t) > 1),
-                   frozenset(t[0] for t in keywords if len(t) == 1),
-                   tuple(_run(t) for t in keywords if len(t) > 1), rules.match == "all",
-                   frozenset(w for t in keywords for w in t) if rules.match == "all"
-                   else frozenset())
+                   frozenset(t[0] for t in fixed if len(t) == 1),
+                   tuple(_run(t) for t in fixed if len(t) > 1), every,
+                   frozenset(w for t in fixed for w in t) if every else frozenset(),
+                   tuple(tuple(_run(form) for form in p.alternatives) for p in keywords
+                         if len(p.alternatives) > 1) if every else ())
 
     def passes(self, article: PreparedArticle) -> bool:
         # Called for every candidate of every article: the cheapest and most selective
@@ -141,7 +148,9 @@ class RuleCheck:
             if run_words <= words and run in article.joined():
                 return False
         if self.all_needed:
-            return all(run in article.joined() for _, run in self.runs)
+            return all(run in article.joined() for _, run in self.runs) and all(
+                any(w <= words and r in article.joined() for w, r in forms)
+                for forms in self.choices)
         if self.words and not self.words.isdisjoint(words):
             return True
         for run_words, run in self.runs:
@@ -168,8 +177,9 @@ class PreparedArticle:
         return cls(article, canonical_tokens(f"{article.title}\n{article.body}"))
 
     def find(self, phrases: Iterable[Phrase]) -> list[Phrase]:
-        """The phrases that occur as whole consecutive words."""
-        return [phrase for phrase in phrases if self.has(phrase.tokens)]
+        """The phrases that occur as whole consecutive words, in one of their forms."""
+        return [phrase for phrase in phrases
+                if any(self.has(form) for form in phrase.alternatives)]
 
     def has(self, wanted: tuple[str, ...]) -> bool:
         """Whether these words occur in a row."""

@@ -265,3 +265,16 @@ def test_a_webhook_must_be_https_and_is_never_shown(webhook):
                                      "http://[::1]:9000/hook", "https://hooks.example/T/B/x"])
 def test_plain_http_webhooks_only_on_loopback(webhook):
     assert sub({"keywords": ["a"]}, {"slack": webhook}).channels.slack is not None
+
+
+def test_given_names_match_as_written_unless_the_rule_asks_for_variants():
+    text = article("", "Volodymyr Zelenskyy met Oleksandr Syrskyi in Kiev")
+    assert not match(sub({"keywords": ["Vladimir"]}), text).matched
+    variants = sub({"keywords": ["Vladimir", "Kyiv"], "match": "all",
+                    "given_names": "variants"})
+    result = match(variants, text)
+    assert result.matched and result.reasons == ("keywords: Vladimir, Kyiv",)
+    assert match(sub({"keywords": ['"Alexander Syrsky"'], "given_names": "variants"}),
+                 text).matched
+    assert not match(sub({"keywords": ["Kyiv"], "exclude": ["Vladimir"],
+                          "given_names": "variants"}), text).matched

@@ -68,3 +68,26 @@ def test_validate_names_the_file_entry_and_field(tmp_path, capsys):
     assert main(["subscriptions", "validate", str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "1(energy)" in err and "email" in err
+
+
+def test_validate_resolve_checks_the_references_with_this_environment(tmp_path, capsys,
+                                                                      monkeypatch):
+    path = tmp_path / "subs.yaml"
+    path.write_text("subscriptions:\n  - name: desk\n    channels: {slack: '${DESK_HOOK}'}\n"
+                    "    rules: {keywords: [Kyiv]}\n")
+    monkeypatch.delenv("DESK_HOOK", raising=False)
+    assert main(["subscriptions", "validate", str(path)]) == 0
+    assert "must have these environment variables: DESK_HOOK" in capsys.readouterr().out
+    assert main(["subscriptions", "validate", "--resolve", str(path)]) == 2
+    assert "'desk': environment variable(s) not set: DESK_HOOK" in capsys.readouterr().err
+    monkeypatch.setenv("DESK_HOOK", "https://hooks.example/T/B/x")
+    assert main(["subscriptions", "validate", "--resolve", str(path)]) == 0
+
+
+def test_a_bad_file_is_refused_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SUBSCRIPTIONS.replace("energy@example.org", "not-an-address"))
+    # No broker listens here: the file is refused before any connection is tried.
+    monkeypatch.setenv("WIREWATCH_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert main(["subscriptions", "import", str(bad)]) == 2
+    assert "1(energy)" in capsys.readouterr().err

@@ -150,4 +150,6 @@ def to_yaml(subs: Iterable[Subscription]) -> str:
                 rules.pop(key, None)
         if rules.get("match") == "any":
             del rules["match"]
+        if rules.get("given_names") == "as-written":
+            del rules["given_names"]
     return str(yaml.safe_dump({"subscriptions": entries}, sort_keys=False, allow_unicode=True))

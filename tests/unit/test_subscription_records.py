@@ -116,6 +116,7 @@ def test_export_reads_back_as_the_same_subscriptions():
     text = to_yaml(subs)
     assert parse_subscriptions(yaml.safe_load(text), "export") == subs
     assert "match: any" not in text and "schema_version" not in text
+    assert "given_names" not in text
 
 
 def test_list_masks_webhooks_and_shows_mutes():

@@ -2,14 +2,15 @@
 names it, and nothing else?
 
 The headlines are the titles of the real articles in ``data/topics`` (public domain and
-CC-licensed; provenance per article in that folder). For each name of the gazetteer, its
-*spellings* are the forms listed there plus forms made by a generator of its own, apart
-from the matcher (apostrophe soft signs, ``-yi``/``-iy``/``-y`` endings, ``ia``/``ya``,
-``kh``/``h``): a headline *names* it when one of those spellings occurs in it as whole
-words (case and accents ignored). Each spelling is then watched as a subscription
-keyword through the notifier's own matcher: recall is the share of the headlines naming
-the name that it finds, precision the share of what it finds that does name it. Given
-names are checked the other way round: watching "Vladimir" must not find "Volodymyr".
+CC-licensed; provenance per article in that folder). Which names each headline mentions
+was labelled by a reader who did not see the matcher (``data/names``). For each name of
+the gazetteer, its *spellings* are the forms listed there plus forms made by a generator
+of its own, apart from the matcher (apostrophe soft signs, ``-yi``/``-iy``/``-y``
+endings, ``ia``/``ya``, ``kh``/``h``). Each spelling is watched as a subscription keyword
+through the notifier's own matcher: recall is the share of the headlines labelled with
+the name that it finds, precision the share of what it finds that is labelled with it.
+Given names are checked the other way round: watching "Vladimir" must not find a
+headline that names only "Volodymyr".
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
 
 from schemas.article_classified import ClassifiedArticle
 from schemas.subscription import Subscription
@@ -25,7 +29,9 @@ from services.notifier.names import GAZETTEER
 from services.notifier.subscriptions import PreparedArticle
 from wirewatch.text import fold
 
-__all__ = ["NameScore", "evaluate", "spellings"]
+__all__ = ["LABELS", "NameScore", "evaluate", "load_labels", "spellings"]
+
+LABELS = Path(__file__).resolve().parents[1] / "data" / "names" / "headline-labels.jsonl"
 
 # Given names whose Russian and Ukrainian forms name different people.
 GIVEN_NAMES = (("vladimir", "volodymyr"), ("alexander", "oleksandr"), ("sergei", "serhiy"),
@@ -63,9 +69,11 @@ def _names(title: str, forms: Sequence[str]) -> bool:
     return any(re.search(rf"(?<!\w){re.escape(form)}(?!\w)", folded) for form in forms)
 
 
-def evaluate(titles: Sequence[str]) -> tuple[list[NameScore], list[tuple[str, str, int]]]:
-    """Scores per name occurring in the headlines, and for each given-name pair the
-    headlines that watching one form wrongly finds by the other."""
+def evaluate(titles: Sequence[str], labels: Sequence[frozenset[str]]
+             ) -> tuple[list[NameScore], list[tuple[str, str, int]]]:
+    """Scores per name labelled in the headlines (``labels[i]``: the canonical names
+    headline ``i`` mentions), and for each given-name pair the headlines that watching
+    one form wrongly finds by the other."""
     prepared = [PreparedArticle.of(ClassifiedArticle(
         id=str(i), url="https://e.org", source="eval", title=title, body="",
         fetched_at="2026-01-01T00:00:00Z", story_id=str(i), topics=[], classifier="eval"))
@@ -73,7 +81,7 @@ def evaluate(titles: Sequence[str]) -> tuple[list[NameScore], list[tuple[str, st
     scores: list[NameScore] = []
     for canonical, variants in GAZETTEER.items():
         forms = spellings(canonical, variants)
-        positives = {i for i, t in enumerate(titles) if _names(t, forms)}
+        positives = {i for i, names in enumerate(labels) if canonical in names}
         if not positives:
             continue
         worst, worst_form, found, wrong = 1.0, "", 0, 0
@@ -100,3 +108,15 @@ def evaluate(titles: Sequence[str]) -> tuple[list[NameScore], list[tuple[str, st
 def _watch(form: str) -> Subscription:
     return Subscription.model_validate({"name": "watch", "channels": {"email": "a@b.org"},
                                         "rules": {"keywords": [f'"{form}"']}})
+
+
+def load_labels(path: Path = LABELS) -> dict[str, frozenset[str]]:
+    """Article id → the canonical names its headline mentions."""
+    labels: dict[str, frozenset[str]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            item = orjson.loads(line)
+            labels[str(item["id"])] = frozenset(item["names"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a label line: {exc}") from None
+    return labels

@@ -24,6 +24,7 @@ from wirewatch.logs import configure_logging
 from wirewatch.settings import CommonSettings
 from wirewatch.topology import create_topics
 from wirewatch_cli.deadletters import replay_dead_letters
+from wirewatch_cli.eval_names import LABELS as NAME_LABELS
 from wirewatch_cli.replay import Problem, ReplayError, read_articles
 from wirewatch_cli.subscriptions import Snapshot
 
@@ -231,11 +232,19 @@ def cmd_eval_names(args: argparse.Namespace) -> int:
     import orjson
 
     from services.classifier.corpus import load_articles
-    from wirewatch_cli.eval_names import evaluate
+    from wirewatch_cli.eval_names import evaluate, load_labels
 
-    titles = [a.title for a in load_articles(Path(args.corpus)) if a.title]
-    scores, false_friends = evaluate(titles)
-    print(f"names watched in every spelling, on {len(titles)} real headlines of {args.corpus}")
+    labels = load_labels(Path(args.labels))
+    articles = [a for a in load_articles(Path(args.corpus)) if a.title]
+    missing = [a.id for a in articles if a.id not in labels]
+    if missing:
+        print(f"wirewatch eval-names: {len(missing)} headline(s) without labels in "
+              f"{args.labels}, e.g. {missing[0]}", file=sys.stderr)
+        return 2
+    titles = [a.title for a in articles]
+    scores, false_friends = evaluate(titles, [labels[a.id] for a in articles])
+    print(f"names watched in every spelling, on {len(titles)} real headlines of {args.corpus}"
+          f" (labels: {args.labels})")
     print(f"{'name':<22}{'headlines':>10}{'worst recall':>14}  (spelling){'found':>8}"
           f"{'wrong':>7}")
     for s in sorted(scores, key=lambda s: (-s.headlines, s.name)):
@@ -247,7 +256,7 @@ def cmd_eval_names(args: argparse.Namespace) -> int:
     wrong = sum(s.wrong for s in scores)
     summary = {
         "headlines": len(titles), "names": len(scores),
-        "naming_headlines": sum(s.headlines for s in scores),
+        "mentions": sum(s.headlines for s in scores),
         "min_recall": min((s.worst_recall for s in scores), default=1.0),
         "precision": round((found - wrong) / found, 4) if found else 1.0,
         "given_name_false_friends": sum(w for _, _, w in false_friends),
@@ -465,6 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval-names", help="watching each spelling of a name on real "
                                           "headlines: recall and precision")
     p.add_argument("--corpus", default=str(CORPUS_DIR), help="corpus of real articles")
+    p.add_argument("--labels", default=str(NAME_LABELS),
+                   help="which names each headline mentions (JSON lines: id, names)")
     p.set_defaults(func=cmd_eval_names)
 
     p = sub.add_parser("match-test", help="which subscriptions each article of a file "

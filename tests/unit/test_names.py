@@ -67,13 +67,21 @@ def test_no_word_of_real_articles_is_taken_for_a_name_it_is_not():
     }
 
 
-def test_eval_names_scores_each_watched_spelling_on_headlines():
+def test_eval_names_scores_each_watched_spelling_on_labelled_headlines():
     from wirewatch_cli.eval_names import evaluate, spellings
 
     assert "pokrovs'k" in spellings("pokrovsk", ())
-    scores, friends = evaluate(["Shelling in Lisichansk", "Lysychansk holds out",
-                                "Harvest news", "Volodymyr Zelenskyy in Kyiv"])
+    titles = ["Shelling in Lisichansk", "Lysychansk holds out", "Harvest news",
+              "Volodymyr Zelenskyy in Kyiv"]
+    labels = [frozenset({"lysychansk"}), frozenset({"lysychansk"}), frozenset(),
+              frozenset({"zelensky", "kyiv"})]
+    scores, friends = evaluate(titles, labels)
     by_name = {s.name: s for s in scores}
     assert (by_name["lysychansk"].headlines, by_name["lysychansk"].worst_recall,
             by_name["lysychansk"].wrong) == (2, 1.0, 0)
     assert ("vladimir", "volodymyr", 0) in friends
+    # A headline the reader did not label is a wrong find, whatever the spelling says.
+    scores, _ = evaluate(titles, [frozenset({"lysychansk"}), frozenset(), frozenset(),
+                                  frozenset()])
+    lysychansk = {s.name: s for s in scores}["lysychansk"]
+    assert lysychansk.wrong > 0 and lysychansk.headlines == 1

@@ -142,9 +142,11 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
                 subscriptions.clear()
                 await asyncio.sleep(1.0)
 
-    async def check_subscription(key: bytes | None, value: bytes) -> None:
+    async def check_subscription(event: faust.EventT[bytes], key: bytes | None,
+                                 _value: bytes) -> None:
         try:
-            decode_record(key, value or None, environ)
+            # The message's own value: a tombstone is None, an empty value is not one.
+            decode_record(key, event.message.value, environ)
         except SubscriptionError as exc:
             raise ProcessingError(str(exc)) from exc
 
@@ -153,7 +155,8 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         # Each record reaches one replica here: an unusable one is dead-lettered once,
         # not by every replica that reads the topic.
         async for event in stream.events():
-            await policy.run(event, "notifier.subscriptions", check_subscription)
+            await policy.run(event, "notifier.subscriptions",
+                             functools.partial(check_subscription, event))
 
     async def notify_one(event: faust.EventT[bytes], key: bytes | None, value: bytes) -> None:
         article = ClassifiedArticle.from_bytes(value)

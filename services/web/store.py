@@ -1,0 +1,365 @@
+"""The web view's history store: the public topics materialised in SQLite, searchable with
+FTS5. Pure logic over a database file; no Kafka, no HTTP.
+
+Every record is applied idempotently (at-least-once delivery repeats some): an article is
+one row by id, a story one row by id that only a record at least as recent replaces, an
+alert one row per (subscription, story, channel, outcome, attempts). Articles are
+searchable by title and body through an FTS5 index kept in step by triggers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+
+from schemas.alert import Alert
+from schemas.article_classified import ClassifiedArticle
+from schemas.article_duplicate import DuplicateArticle
+from schemas.article_unique import UniqueArticle
+from schemas.story import Story
+from schemas.topics import (
+    ALERTS,
+    ARTICLES_CLASSIFIED,
+    ARTICLES_DUPLICATES,
+    ARTICLES_UNIQUE,
+    STORIES,
+)
+from wirewatch.text import words
+
+__all__ = ["AlertRow", "ArticleRow", "HistoryStore", "StoryView", "StreamItem", "TopicRow"]
+
+STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSIFIED.name,
+                 STORIES.name, ALERTS.name)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    story_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('unique', 'copy')),
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    url TEXT NOT NULL,
+    source TEXT NOT NULL,
+    published_at REAL,
+    fetched_at REAL NOT NULL,
+    seen_at REAL NOT NULL,  -- publication time if known, else fetch time
+    similarity REAL
+);
+CREATE INDEX IF NOT EXISTS articles_story ON articles (story_id);
+CREATE INDEX IF NOT EXISTS articles_seen ON articles (kind, seen_at);
+CREATE VIRTUAL TABLE IF NOT EXISTS articles_fts USING fts5 (
+    title, body, content = 'articles', content_rowid = 'rowid',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER IF NOT EXISTS articles_ai AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_ad AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body)
+    VALUES ('delete', old.rowid, old.title, old.body);
+END;
+CREATE TRIGGER IF NOT EXISTS articles_au AFTER UPDATE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body)
+    VALUES ('delete', old.rowid, old.title, old.body);
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+CREATE TABLE IF NOT EXISTS stories (
+    story_id TEXT PRIMARY KEY,
+    origin_id TEXT NOT NULL,
+    copy_count INTEGER NOT NULL,
+    source_count INTEGER NOT NULL,
+    first_seen REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    record TEXT NOT NULL  -- the Story record as JSON
+);
+CREATE TABLE IF NOT EXISTS topics (
+    article_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    score REAL NOT NULL,
+    evidence TEXT NOT NULL,  -- JSON list of sentences
+    terms TEXT NOT NULL,  -- JSON list
+    PRIMARY KEY (article_id, topic)
+);
+CREATE INDEX IF NOT EXISTS topics_topic ON topics (topic);
+CREATE TABLE IF NOT EXISTS alerts (
+    subscription_id TEXT NOT NULL,
+    story_id TEXT NOT NULL,
+    article_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT,
+    reasons TEXT NOT NULL,  -- JSON list
+    title TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (subscription_id, story_id, channel, outcome, attempts)
+);
+CREATE INDEX IF NOT EXISTS alerts_story ON alerts (story_id);
+"""
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    topic: str
+    score: float
+    evidence: list[str]
+    terms: list[str]
+
+
+@dataclass(frozen=True)
+class ArticleRow:
+    id: str
+    story_id: str
+    kind: str
+    title: str
+    url: str
+    source: str
+    seen_at: float
+    similarity: float | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    subscription_id: str
+    channel: str
+    outcome: str
+    attempts: int
+    error: str | None
+    reasons: list[str]
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """A story in the stream: its first copy, how many copies followed, its topics."""
+
+    article: ArticleRow
+    copy_count: int
+    topics: list[str]
+
+
+@dataclass
+class StoryView:
+    """A story with its trail, topics and alerts."""
+
+    origin: ArticleRow
+    copies: list[ArticleRow] = field(default_factory=list)
+    topics: list[TopicRow] = field(default_factory=list)
+    alerts: list[AlertRow] = field(default_factory=list)
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def fts_query(text: str) -> str | None:
+    """The user's words as an FTS5 query of quoted terms, all required (no FTS syntax
+    reaches the engine from the user), or None if the text holds no word."""
+    terms = words(text)
+    return " ".join(f'"{t}"' for t in terms) or None
+
+
+class HistoryStore:
+    """The store in one SQLite file (``:memory:`` for tests)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- applying records --------------------------------------------------------------
+
+    def apply(self, topic: str, value: bytes) -> None:
+        """Apply one record of a public topic (its name without namespace); raises
+        MessageDecodeError for a value its model refuses, ValueError for another topic."""
+        if topic == ARTICLES_UNIQUE.name:
+            self.add_unique(UniqueArticle.from_bytes(value))
+        elif topic == ARTICLES_DUPLICATES.name:
+            self.add_copy(DuplicateArticle.from_bytes(value))
+        elif topic == ARTICLES_CLASSIFIED.name:
+            self.add_classified(ClassifiedArticle.from_bytes(value))
+        elif topic == STORIES.name:
+            self.add_story(Story.from_bytes(value))
+        elif topic == ALERTS.name:
+            self.add_alert(Alert.from_bytes(value))
+        else:
+            raise ValueError(f"the history store keeps no records of {topic!r}")
+
+    def _put_article(self, db: sqlite3.Connection, article: UniqueArticle | DuplicateArticle,
+                     story_id: str, kind: str, similarity: float | None) -> None:
+        db.execute(
+            """INSERT INTO articles (id, story_id, kind, title, body, url, source,
+                                     published_at, fetched_at, seen_at, similarity)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET
+                   story_id = excluded.story_id, kind = excluded.kind,
+                   title = excluded.title, body = excluded.body, url = excluded.url,
+                   source = excluded.source, published_at = excluded.published_at,
+                   fetched_at = excluded.fetched_at, seen_at = excluded.seen_at,
+                   similarity = excluded.similarity
+               WHERE (articles.title, articles.body, articles.story_id, articles.kind)
+                     IS NOT (excluded.title, excluded.body, excluded.story_id, excluded.kind)
+            """,
+            (article.id, story_id, kind, article.title, article.body, article.url,
+             article.source, _ts(article.published_at), article.fetched_at.timestamp(),
+             article.order_time().timestamp(), similarity))
+
+    def add_unique(self, article: UniqueArticle) -> None:
+        with self._transaction() as db:
+            self._put_article(db, article, article.story_id, "unique", None)
+
+    def add_copy(self, article: DuplicateArticle) -> None:
+        with self._transaction() as db:
+            self._put_article(db, article, article.duplicate_of, "copy", article.similarity)
+
+    def add_classified(self, article: ClassifiedArticle) -> None:
+        with self._transaction() as db:
+            self._put_article(db, article, article.story_id, "unique", None)
+            db.execute("DELETE FROM topics WHERE article_id = ?", (article.id,))
+            db.executemany(
+                "INSERT INTO topics (article_id, topic, score, evidence, terms) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(article.id, t.id, t.score, orjson.dumps(t.evidence).decode(),
+                  orjson.dumps(t.terms).decode()) for t in article.topics])
+
+    def add_story(self, story: Story) -> None:
+        # A story record is re-published as copies join; an older one read late (a
+        # replay, a redelivery) must not undo a newer one.
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO stories (story_id, origin_id, copy_count, source_count,
+                                        first_seen, last_seen, record)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (story_id) DO UPDATE SET
+                       origin_id = excluded.origin_id, copy_count = excluded.copy_count,
+                       source_count = excluded.source_count,
+                       first_seen = excluded.first_seen, last_seen = excluded.last_seen,
+                       record = excluded.record
+                   WHERE (excluded.last_seen, excluded.copy_count)
+                         >= (stories.last_seen, stories.copy_count)""",
+                (story.story_id, story.origin.article_id, story.copy_count,
+                 story.source_count, story.first_seen.timestamp(),
+                 story.last_seen.timestamp(), story.to_bytes().decode()))
+
+    def add_alert(self, alert: Alert) -> None:
+        with self._transaction() as db:
+            db.execute(
+                """INSERT INTO alerts (subscription_id, story_id, article_id, channel,
+                                       outcome, attempts, error, reasons, title, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT DO NOTHING""",
+                (alert.subscription_id, alert.story_id, alert.article_id, alert.channel,
+                 alert.outcome, alert.attempts, alert.error,
+                 orjson.dumps(alert.reasons).decode(), alert.title,
+                 alert.created_at.timestamp()))
+
+    # -- reading -----------------------------------------------------------------------
+
+    @staticmethod
+    def _article(row: sqlite3.Row) -> ArticleRow:
+        return ArticleRow(row["id"], row["story_id"], row["kind"], row["title"], row["url"],
+                          row["source"], row["seen_at"], row["similarity"])
+
+    def stream(self, *, topic: str | None = None, source: str | None = None,
+               text: str | None = None, since: float | None = None,
+               limit: int = 50) -> list[StreamItem]:
+        """Stories newest first (by their first copy's time), each with its copy count and
+        topics; filtered by topic, source, words (in any copy's title or body) and time."""
+        where: list[str] = ["a.kind = 'unique'"]
+        params: list[str | float] = []
+        if topic:
+            where.append("EXISTS (SELECT 1 FROM topics t WHERE t.article_id = a.id "
+                         "AND t.topic = ?)")
+            params.append(topic)
+        if source:
+            where.append("a.source = ?")
+            params.append(source)
+        if since is not None:
+            where.append("a.seen_at >= ?")
+            params.append(since)
+        if text is not None:
+            query = fts_query(text)
+            if query is None:
+                return []
+            where.append("a.story_id IN (SELECT m.story_id FROM articles m JOIN articles_fts "
+                         "ON articles_fts.rowid = m.rowid WHERE articles_fts MATCH ?)")
+            params.append(query)
+        rows = self._db.execute(
+            f"""SELECT a.*, COALESCE(s.copy_count,
+                       (SELECT COUNT(*) FROM articles c
+                        WHERE c.story_id = a.story_id AND c.kind = 'copy')) AS copies
+                FROM articles a LEFT JOIN stories s ON s.story_id = a.story_id
+                WHERE {' AND '.join(where)}
+                ORDER BY a.seen_at DESC, a.id LIMIT ?""",
+            (*params, limit)).fetchall()
+        topics = self._topics_of([r["id"] for r in rows])
+        return [StreamItem(self._article(r), r["copies"],
+                           [t.topic for t in topics.get(r["id"], [])]) for r in rows]
+
+    def _topics_of(self, ids: list[str]) -> dict[str, list[TopicRow]]:
+        found: dict[str, list[TopicRow]] = {}
+        if not ids:
+            return found
+        marks = ",".join("?" * len(ids))
+        for row in self._db.execute(
+                f"SELECT * FROM topics WHERE article_id IN ({marks}) "
+                "ORDER BY score DESC, topic", ids):
+            found.setdefault(row["article_id"], []).append(TopicRow(
+                row["topic"], row["score"], orjson.loads(row["evidence"]),
+                orjson.loads(row["terms"])))
+        return found
+
+    def story(self, story_id: str) -> StoryView | None:
+        """The story's first copy, its copies in order of publication, its topics and
+        the alerts it caused; None if the store has no copy of it."""
+        rows = self._db.execute(
+            "SELECT * FROM articles WHERE story_id = ? ORDER BY seen_at, id",
+            (story_id,)).fetchall()
+        origin = next((r for r in rows if r["kind"] == "unique"), None)
+        if origin is None:
+            return None
+        view = StoryView(self._article(origin),
+                         [self._article(r) for r in rows if r["kind"] == "copy"])
+        view.topics = self._topics_of([origin["id"]]).get(origin["id"], [])
+        view.alerts = [
+            AlertRow(r["subscription_id"], r["channel"], r["outcome"], r["attempts"],
+                     r["error"], orjson.loads(r["reasons"]), r["created_at"])
+            for r in self._db.execute(
+                "SELECT * FROM alerts WHERE story_id = ? ORDER BY created_at, "
+                "subscription_id, channel", (story_id,))]
+        return view
+
+    def prune(self, older_than: float) -> int:
+        """Forget the stories whose latest copy is older than ``older_than`` (seconds
+        since the epoch), with their copies, topics and alerts; how many stories."""
+        with self._transaction() as db:
+            doomed = [r[0] for r in db.execute(
+                "SELECT story_id FROM articles GROUP BY story_id HAVING MAX(seen_at) < ?",
+                (older_than,))]
+            for story_id in doomed:
+                db.execute("DELETE FROM topics WHERE article_id IN "
+                           "(SELECT id FROM articles WHERE story_id = ?)", (story_id,))
+                db.execute("DELETE FROM articles WHERE story_id = ?", (story_id,))
+                db.execute("DELETE FROM stories WHERE story_id = ?", (story_id,))
+                db.execute("DELETE FROM alerts WHERE story_id = ?", (story_id,))
+        return len(doomed)

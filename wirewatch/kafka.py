@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -154,23 +154,30 @@ async def _all_partitions(consumer: AIOKafkaConsumer, topic: str,
         await asyncio.sleep(0.5)
 
 
-async def follow(bootstrap_servers: str, topic: str,
+async def follow(bootstrap_servers: str, topics: str | Sequence[str],
                  apply: Callable[[ConsumerRecord[bytes, bytes]], None],
-                 caught_up: asyncio.Event, *, poll_ms: int = 100) -> None:
-    """Read every partition of ``topic`` from its beginning, outside any consumer group,
-    and call ``apply`` on each record in order; set ``caught_up`` once the end offsets
-    found at the start are reached; then go on with new records until cancelled.
+                 caught_up: asyncio.Event, *, poll_ms: int = 100,
+                 start: Callable[[str, int], int | None] | None = None) -> None:
+    """Read every partition of ``topics`` from its beginning (or from the offset
+    ``start(topic, partition)`` gives), outside any consumer group, and call ``apply`` on
+    each record in order (per partition); set ``caught_up`` once the end offsets found
+    at the start are reached; then go on with new records until cancelled.
 
-    For a compacted topic read as a table by every replica (each needs all of it).
+    For topics read as a table or a history by every replica (each needs all of it).
     """
+    names = [topics] if isinstance(topics, str) else list(topics)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest",
                                 fetch_max_wait_ms=poll_ms)
     await consumer.start()
     try:
-        tps = await _all_partitions(consumer, topic)
+        tps = [tp for name in names for tp in await _all_partitions(consumer, name)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
+        for tp in tps:
+            offset = start(tp.topic, tp.partition) if start else None
+            if offset is not None:
+                consumer.seek(tp, offset)
         ends = await consumer.end_offsets(tps)
         behind = {tp for tp in tps if ends[tp] > 0}
         while True:

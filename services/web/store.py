@@ -101,6 +101,12 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (subscription_id, story_id, channel, outcome, attempts)
 );
 CREATE INDEX IF NOT EXISTS alerts_story ON alerts (story_id);
+CREATE TABLE IF NOT EXISTS positions (  -- the next offset to read, per topic partition
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+);
 """
 
 
@@ -169,7 +175,9 @@ class HistoryStore:
     """The store in one SQLite file (``:memory:`` for tests)."""
 
     def __init__(self, path: Path | str) -> None:
-        self._db = sqlite3.connect(str(path), isolation_level=None)
+        # Used by one thread at a time (the web service's event loop); not pinned to the
+        # one that opened it, so that a test may open it before the app's thread runs.
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.executescript(_SCHEMA)
@@ -178,10 +186,17 @@ class HistoryStore:
         self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, position: tuple[str, int, int] | None = None
+                     ) -> Iterator[sqlite3.Connection]:
         self._db.execute("BEGIN")
         try:
             yield self._db
+            if position is not None:
+                topic, partition, offset = position
+                self._db.execute(
+                    "INSERT INTO positions (topic, partition, next_offset) VALUES (?, ?, ?) "
+                    "ON CONFLICT DO UPDATE SET next_offset = MAX(next_offset, "
+                    "excluded.next_offset)", (topic, partition, offset + 1))
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
@@ -189,21 +204,37 @@ class HistoryStore:
 
     # -- applying records --------------------------------------------------------------
 
-    def apply(self, topic: str, value: bytes) -> None:
+    def apply(self, topic: str, value: bytes, *, position: tuple[str, int, int] | None = None
+              ) -> None:
         """Apply one record of a public topic (its name without namespace); raises
-        MessageDecodeError for a value its model refuses, ValueError for another topic."""
+        MessageDecodeError for a value its model refuses, ValueError for another topic.
+
+        ``position``: the record's (full topic name, partition, offset), remembered with
+        the record in one transaction, so that a restart reads on from the next one.
+        """
         if topic == ARTICLES_UNIQUE.name:
-            self.add_unique(UniqueArticle.from_bytes(value))
+            self.add_unique(UniqueArticle.from_bytes(value), position)
         elif topic == ARTICLES_DUPLICATES.name:
-            self.add_copy(DuplicateArticle.from_bytes(value))
+            self.add_copy(DuplicateArticle.from_bytes(value), position)
         elif topic == ARTICLES_CLASSIFIED.name:
-            self.add_classified(ClassifiedArticle.from_bytes(value))
+            self.add_classified(ClassifiedArticle.from_bytes(value), position)
         elif topic == STORIES.name:
-            self.add_story(Story.from_bytes(value))
+            self.add_story(Story.from_bytes(value), position)
         elif topic == ALERTS.name:
-            self.add_alert(Alert.from_bytes(value))
+            self.add_alert(Alert.from_bytes(value), position)
         else:
             raise ValueError(f"the history store keeps no records of {topic!r}")
+
+    def skip(self, position: tuple[str, int, int]) -> None:
+        """Remember that a record was read without being stored (a bad one)."""
+        with self._transaction(position):
+            pass
+
+    def next_offset(self, topic: str, partition: int) -> int | None:
+        """Where to read a partition on from, if the store has read it before."""
+        row = self._db.execute("SELECT next_offset FROM positions WHERE topic = ? AND "
+                               "partition = ?", (topic, partition)).fetchone()
+        return None if row is None else int(row[0])
 
     def _put_article(self, db: sqlite3.Connection, article: UniqueArticle | DuplicateArticle,
                      story_id: str, kind: str, similarity: float | None) -> None:
@@ -224,16 +255,19 @@ class HistoryStore:
              article.source, _ts(article.published_at), article.fetched_at.timestamp(),
              article.order_time().timestamp(), similarity))
 
-    def add_unique(self, article: UniqueArticle) -> None:
-        with self._transaction() as db:
+    def add_unique(self, article: UniqueArticle,
+                   position: tuple[str, int, int] | None = None) -> None:
+        with self._transaction(position) as db:
             self._put_article(db, article, article.story_id, "unique", None)
 
-    def add_copy(self, article: DuplicateArticle) -> None:
-        with self._transaction() as db:
+    def add_copy(self, article: DuplicateArticle,
+                 position: tuple[str, int, int] | None = None) -> None:
+        with self._transaction(position) as db:
             self._put_article(db, article, article.duplicate_of, "copy", article.similarity)
 
-    def add_classified(self, article: ClassifiedArticle) -> None:
-        with self._transaction() as db:
+    def add_classified(self, article: ClassifiedArticle,
+                       position: tuple[str, int, int] | None = None) -> None:
+        with self._transaction(position) as db:
             self._put_article(db, article, article.story_id, "unique", None)
             db.execute("DELETE FROM topics WHERE article_id = ?", (article.id,))
             db.executemany(
@@ -242,10 +276,11 @@ class HistoryStore:
                 [(article.id, t.id, t.score, orjson.dumps(t.evidence).decode(),
                   orjson.dumps(t.terms).decode()) for t in article.topics])
 
-    def add_story(self, story: Story) -> None:
+    def add_story(self, story: Story,
+                  position: tuple[str, int, int] | None = None) -> None:
         # A story record is re-published as copies join; an older one read late (a
         # replay, a redelivery) must not undo a newer one.
-        with self._transaction() as db:
+        with self._transaction(position) as db:
             db.execute(
                 """INSERT INTO stories (story_id, origin_id, copy_count, source_count,
                                         first_seen, last_seen, record)
@@ -261,8 +296,9 @@ class HistoryStore:
                  story.source_count, story.first_seen.timestamp(),
                  story.last_seen.timestamp(), story.to_bytes().decode()))
 
-    def add_alert(self, alert: Alert) -> None:
-        with self._transaction() as db:
+    def add_alert(self, alert: Alert,
+                  position: tuple[str, int, int] | None = None) -> None:
+        with self._transaction(position) as db:
             db.execute(
                 """INSERT INTO alerts (subscription_id, story_id, article_id, channel,
                                        outcome, attempts, error, reasons, title, created_at)
@@ -349,12 +385,18 @@ class HistoryStore:
                 "subscription_id, channel", (story_id,))]
         return view
 
+    def count(self) -> int:
+        """How many stories the store holds."""
+        return int(self._db.execute(
+            "SELECT COUNT(*) FROM articles WHERE kind = 'unique'").fetchone()[0])
+
     def prune(self, older_than: float) -> int:
-        """Forget the stories whose latest copy is older than ``older_than`` (seconds
-        since the epoch), with their copies, topics and alerts; how many stories."""
+        """Forget the stories whose latest copy was fetched before ``older_than`` (seconds
+        since the epoch), with their copies, topics and alerts; how many stories.
+        (Fetch time, not publication time: an old article fetched today is news here.)"""
         with self._transaction() as db:
             doomed = [r[0] for r in db.execute(
-                "SELECT story_id FROM articles GROUP BY story_id HAVING MAX(seen_at) < ?",
+                "SELECT story_id FROM articles GROUP BY story_id HAVING MAX(fetched_at) < ?",
                 (older_than,))]
             for story_id in doomed:
                 db.execute("DELETE FROM topics WHERE article_id IN "

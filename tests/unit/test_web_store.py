@@ -16,19 +16,21 @@ T0 = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
 
 def classified(n: int, title: str, body: str, topics=(), source="Wire A",
-               hours: float = 0) -> ClassifiedArticle:
+               hours: float = 0, start: datetime = T0) -> ClassifiedArticle:
     return ClassifiedArticle(
         id=f"a{n}", url=f"https://e.org/{n}", source=source, title=title, body=body,
-        published_at=T0 + timedelta(hours=hours), fetched_at=T0 + timedelta(hours=hours),
+        published_at=start + timedelta(hours=hours),
+        fetched_at=start + timedelta(hours=hours),
         story_id=f"a{n}", classifier="test",
         topics=[TopicTag(id=t, score=0.9, evidence=[f"{t} sentence"]) for t in topics])
 
 
 def copy_of(story: ClassifiedArticle, n: int, source: str, hours: float) -> DuplicateArticle:
+    at = story.fetched_at + timedelta(hours=hours)
     return DuplicateArticle(
         id=f"c{n}", url=f"https://copy.example/{n}", source=source, title="Copy " + story.title,
-        body=story.body, fetched_at=T0 + timedelta(hours=hours),
-        published_at=T0 + timedelta(hours=hours), duplicate_of=story.id, similarity=0.93)
+        body=story.body, fetched_at=at, published_at=at, duplicate_of=story.id,
+        similarity=0.93)
 
 
 def trail(story: ClassifiedArticle, copies: list[DuplicateArticle]) -> Story:
@@ -122,7 +124,7 @@ def test_bad_records_are_refused_with_the_reason(store):
         store.apply("subscriptions", b"{}")
 
 
-def test_prune_forgets_stories_whose_latest_copy_is_older_than_the_retention(store):
+def test_prune_forgets_stories_whose_latest_copy_was_fetched_before_the_retention(store):
     old = classified(1, "Old story", "Text.", hours=0)
     recent = classified(2, "Recent story", "Text.", hours=10)
     store.add_classified(old)

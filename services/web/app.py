@@ -1,0 +1,149 @@
+"""The web view's HTTP side: the JSON API over the history store (FastAPI).
+
+Every route but ``/healthz`` needs the access token (``Authorization: Bearer <token>``).
+Responses forbid inline script and framing (Content-Security-Policy); the API documents
+itself as OpenAPI at ``/api/openapi.json`` (behind the token; no documentation page is
+served, since its scripts would come from a CDN).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+
+from services.web.auth import matches
+from services.web.store import HistoryStore
+
+__all__ = ["SECURITY_HEADERS", "create_app"]
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
+                               "base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+# At module level: FastAPI reads the routes' annotations as strings in this module.
+_BEARER = HTTPBearer(auto_error=False)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ArticleOut(_Out):
+    id: str
+    story_id: str
+    title: str
+    url: str
+    source: str
+    seen_at: float
+    similarity: float | None
+
+
+class StreamItemOut(_Out):
+    article: ArticleOut
+    copy_count: int
+    topics: list[str]
+
+
+class TopicOut(_Out):
+    topic: str
+    score: float
+    evidence: list[str]
+    terms: list[str]
+
+
+class AlertOut(_Out):
+    subscription_id: str
+    channel: str
+    outcome: str
+    attempts: int
+    error: str | None
+    reasons: list[str]
+    created_at: float
+
+
+class StoryOut(_Out):
+    origin: ArticleOut
+    copies: list[ArticleOut]
+    topics: list[TopicOut]
+    alerts: list[AlertOut]
+
+
+def create_app(store: HistoryStore, token: str, *,
+               status: Callable[[], dict[str, Any]] | None = None,
+               background: Callable[[], Coroutine[Any, Any, None]] | None = None
+               ) -> FastAPI:
+    """The web app over ``store``; ``background`` runs while the app serves (the feed
+    of the store), ``status`` adds to ``/healthz``.
+
+    The routes are coroutines: they and the feed use the store from the event loop's
+    thread only (its queries are short; SQLite allows one writer anyway).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task: asyncio.Task[None] | None = (asyncio.create_task(background()) if background
+                                           else None)
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+
+    app = FastAPI(title="wirewatch", docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan)
+    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                          Depends(_BEARER)]) -> None:
+        if credentials is None or not matches(credentials.credentials, token):
+            raise HTTPException(401, "a valid access token is needed",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    @app.middleware("http")
+    async def security_headers(request: Request,
+                               call_next: Callable[[Request], Awaitable[Response]]
+                               ) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        """The store and the feed that fills it; no token needed."""
+        return {"store": {"stories": store.count()}, **(status() if status else {})}
+
+    @app.get("/api/openapi.json", dependencies=[Depends(authorised)],
+             include_in_schema=False)
+    async def openapi() -> dict[str, Any]:
+        return app.openapi()
+
+    @app.get("/api/stories", response_model=list[StreamItemOut],
+             dependencies=[Depends(authorised)])
+    async def stories(topic: str | None = None, source: str | None = None,
+                q: str | None = Query(default=None, description="Words, all required."),
+                since: datetime | None = None,
+                limit: int = Query(default=50, ge=1, le=500)) -> list[StreamItemOut]:
+        """Stories newest first, filtered by topic, source, words and time."""
+        items = store.stream(topic=topic, source=source, text=q,
+                             since=since.timestamp() if since else None, limit=limit)
+        return [StreamItemOut.model_validate(i) for i in items]
+
+    @app.get("/api/stories/{story_id}", response_model=StoryOut,
+             dependencies=[Depends(authorised)])
+    async def story(story_id: str) -> StoryOut:
+        """A story: its first copy, the trail of copies, its topics and its alerts."""
+        view = store.story(story_id)
+        if view is None:
+            raise HTTPException(404, f"no story {story_id!r}")
+        return StoryOut.model_validate(view)
+
+    return app

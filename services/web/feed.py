@@ -1,0 +1,61 @@
+"""The web view's Kafka wiring: every partition of the stored public topics into the
+history store, on every replica, from where the store left off (the beginning when the
+store file is new)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiokafka import ConsumerRecord
+
+from schemas.base import MessageDecodeError
+from services.web.settings import Settings
+from services.web.store import STORED_TOPICS, HistoryStore
+from wirewatch.kafka import follow
+from wirewatch.logs import fields
+
+__all__ = ["keep_store"]
+
+log = logging.getLogger("wirewatch.web")
+PRUNE_EVERY = 3600.0  # s
+
+
+async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio.Event
+                     ) -> None:
+    """Apply the topics' records to the store until cancelled; forget stories older than
+    the retention every hour."""
+    names = {settings.topic(name): name for name in STORED_TOPICS}
+    last_prune = 0.0
+
+    def apply(record: ConsumerRecord[bytes, bytes]) -> None:
+        nonlocal last_prune
+        position = (record.topic, record.partition, record.offset)
+        if record.value is None:
+            store.skip(position)
+            return
+        try:
+            store.apply(names[record.topic], record.value, position=position)
+        except (MessageDecodeError, ValueError) as exc:
+            # The producing service validated it; a bad one here is logged and passed,
+            # and it stays on its topic (or in deadletters) with its reason.
+            log.warning("record not stored", extra=fields(
+                topic=record.topic, partition=record.partition, offset=record.offset,
+                error=str(exc)))
+            store.skip(position)
+        now = time.time()
+        if now - last_prune > PRUNE_EVERY:
+            last_prune = now
+            store.prune(now - settings.retention_days * 86_400)
+
+    while True:
+        try:
+            await follow(settings.bootstrap_servers, list(names), apply, caught_up,
+                         start=store.next_offset)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reading the topics failed; reading on from the store's offsets")
+            caught_up.clear()
+            await asyncio.sleep(1.0)

@@ -1,0 +1,79 @@
+"""The web view's API over a store in memory, without a broker: the token, the stream and
+a story as JSON, the security headers, and the token kept across starts."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.web.app import create_app
+from services.web.auth import resolve_token
+from services.web.store import HistoryStore
+from tests.unit.test_web_store import classified, copy_of
+
+TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def client():
+    store = HistoryStore(":memory:")
+    port = classified(1, "Strike on the port of <b>Odesa</b>", "Missiles hit grain silos.",
+                      topics=["strikes"], hours=1)
+    store.add_classified(port)
+    store.add_copy(copy_of(port, 1, "Daily B", 2))
+    store.add_classified(classified(2, "Talks resume", "Delegations met.",
+                                    topics=["diplomacy"], hours=3))
+    with TestClient(create_app(store, TOKEN, status=lambda: {"feed": {"caught_up": True}})
+                    ) as test_client:
+        yield test_client
+    store.close()
+
+
+@pytest.mark.parametrize("path", ["/api/stories", "/api/stories/a1", "/api/openapi.json"])
+def test_every_api_call_needs_the_token(client, path):
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get(path, headers=AUTH).status_code == 200
+
+
+def test_health_needs_no_token_and_tells_the_store_and_feed(client):
+    assert client.get("/healthz").json() == {"store": {"stories": 2},
+                                             "feed": {"caught_up": True}}
+
+
+def test_stories_newest_first_with_filters(client):
+    items = client.get("/api/stories", headers=AUTH).json()
+    assert [(i["article"]["id"], i["copy_count"], i["topics"]) for i in items] == [
+        ("a2", 0, ["diplomacy"]), ("a1", 1, ["strikes"])]
+    assert [i["article"]["id"] for i in client.get(
+        "/api/stories", params={"q": "grain", "topic": "strikes"}, headers=AUTH).json()] == ["a1"]
+    assert client.get("/api/stories", params={"since": "2026-03-02T10:00:00Z"},
+                      headers=AUTH).json()[0]["article"]["id"] == "a2"
+    assert client.get("/api/stories", params={"limit": 0}, headers=AUTH).status_code == 422
+
+
+def test_a_story_with_its_copies_and_topics(client):
+    story = client.get("/api/stories/a1", headers=AUTH).json()
+    assert story["origin"]["title"] == "Strike on the port of <b>Odesa</b>"  # data, as is
+    assert [(c["id"], c["source"]) for c in story["copies"]] == [("c1", "Daily B")]
+    assert [t["topic"] for t in story["topics"]] == ["strikes"]
+    assert client.get("/api/stories/nope", headers=AUTH).status_code == 404
+
+
+def test_responses_forbid_inline_script_and_framing(client):
+    headers = client.get("/healthz").headers
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_api_is_described_as_openapi(client):
+    paths = client.get("/api/openapi.json", headers=AUTH).json()["paths"]
+    assert {"/api/stories", "/api/stories/{story_id}", "/healthz"} <= set(paths)
+
+
+def test_a_token_is_made_once_and_kept(tmp_path):
+    path = tmp_path / "web" / "token"
+    token, made = resolve_token(None, path)
+    assert made and len(token) >= 32 and oct(path.stat().st_mode)[-3:] == "600"
+    assert resolve_token(None, path) == (token, False)
+    assert resolve_token("given", path) == ("given", False)

@@ -1,4 +1,5 @@
-"""The web view's HTTP side: the JSON API over the history store (FastAPI).
+"""The web view's HTTP side: the JSON API over the history store (FastAPI), and the
+pages (``services.web.pages``).
 
 Every route but ``/healthz`` needs the access token (``Authorization: Bearer <token>``).
 Responses forbid inline script and framing (Content-Security-Policy); the API documents
@@ -12,13 +13,16 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict
 
 from services.web.auth import matches
+from services.web.pages import add_pages
 from services.web.store import HistoryStore
 
 __all__ = ["SECURITY_HEADERS", "create_app"]
@@ -146,4 +150,7 @@ def create_app(store: HistoryStore, token: str, *,
             raise HTTPException(404, f"no story {story_id!r}")
         return StoryOut.model_validate(view)
 
+    add_pages(app, store, token)
+    app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),
+              name="static")
     return app

@@ -7,7 +7,8 @@ import os
 import secrets
 from pathlib import Path
 
-__all__ = ["matches", "resolve_token"]
+__all__ = ["SESSION_MAX_AGE", "csrf_for", "make_session", "matches", "resolve_token",
+           "valid_csrf", "valid_session"]
 
 
 def resolve_token(configured: str | None, path: Path) -> tuple[str, bool]:
@@ -33,3 +34,38 @@ def resolve_token(configured: str | None, path: Path) -> tuple[str, bool]:
 def matches(given: str | None, token: str) -> bool:
     """Whether a presented token is the token (in constant time)."""
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+SESSION_MAX_AGE = 12 * 3600  # s
+
+
+def _sign(token: str, message: str) -> str:
+    return hmac.new(token.encode(), message.encode(), "sha256").hexdigest()
+
+
+def make_session(token: str, now: float) -> str:
+    """A browser session's cookie value, signed with the token: any replica can check it,
+    and changing the token ends every session."""
+    message = f"{int(now)}.{secrets.token_urlsafe(16)}"
+    return f"{message}.{_sign(token, 'session:' + message)}"
+
+
+def valid_session(cookie: str | None, token: str, now: float,
+                  max_age: float = SESSION_MAX_AGE) -> bool:
+    """Whether a cookie is a session signed with the token and not older than max_age."""
+    if not cookie or cookie.count(".") != 2:
+        return False
+    issued, nonce, signature = cookie.split(".")
+    if not issued.isdigit() or not 0 <= now - int(issued) <= max_age:
+        return False
+    return hmac.compare_digest(signature, _sign(token, f"session:{issued}.{nonce}"))
+
+
+def csrf_for(token: str, session: str) -> str:
+    """The token a form of this session must send back (bound to the session)."""
+    return _sign(token, "csrf:" + session)
+
+
+def valid_csrf(given: str | None, token: str, session: str | None) -> bool:
+    return bool(given and session) and hmac.compare_digest(
+        str(given), csrf_for(token, str(session)))

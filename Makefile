@@ -23,6 +23,7 @@ $(MODEL): $(STAMP) data/topics/articles.jsonl data/topics/labels/adjudicated.jso
 setup: $(STAMP) $(MODEL)
 	scripts/kafka.sh fetch
 	@command -v docker-compose >/dev/null || scripts/install-compose.sh
+	@command -v chromedriver >/dev/null || scripts/install-browser.sh
 
 kafka-start: setup
 	scripts/kafka.sh start

@@ -106,6 +106,7 @@ def create_app(store: HistoryStore, token: str, *,
 
     app = FastAPI(title="wirewatch", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
+    app.state.store = store
     def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None,
                                           Depends(_BEARER)]) -> None:
         if credentials is None or not matches(credentials.credentials, token):

@@ -8,13 +8,15 @@ http(s) links are rendered as links.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from services.web.auth import (
@@ -27,9 +29,11 @@ from services.web.auth import (
 )
 from services.web.store import HistoryStore
 
-__all__ = ["COOKIE", "add_pages"]
+__all__ = ["COOKIE", "LIVE_POLL", "add_pages"]
 
 COOKIE = "wirewatch_session"
+LIVE_POLL = 0.5  # s between looks at the store for news, per open page
+HEARTBEAT = 15.0  # s between comments that keep an idle event stream open
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -112,6 +116,40 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str) -> None:
         items = store.stream(topic=topic or None, source=source or None, text=q or None,
                              limit=100)
         return render("stream.html", request, items=items, topic=topic, source=source, q=q)
+
+    @app.get("/partials/stream", response_class=HTMLResponse, include_in_schema=False)
+    async def stream_items(request: Request, topic: str = "", source: str = "", q: str = ""
+                           ) -> Response:
+        """The stream's list alone, for the page's live updates."""
+        if session_of(request) is None:
+            return HTMLResponse("", status_code=401)
+        items = store.stream(topic=topic or None, source=source or None, text=q or None,
+                             limit=100)
+        return render("stream_items.html", request, items=items, topic=topic,
+                      source=source, q=q)
+
+    @app.get("/events", include_in_schema=False)
+    async def events(request: Request) -> Response:
+        """Server-sent events: ``stories`` whenever the store has changed."""
+        if session_of(request) is None:
+            return Response(status_code=401)
+
+        async def changes() -> AsyncIterator[str]:
+            seen, quiet = store.version, 0.0
+            yield "retry: 2000\n\n"
+            while not await request.is_disconnected():
+                await asyncio.sleep(LIVE_POLL)
+                if store.version != seen:
+                    seen, quiet = store.version, 0.0
+                    yield f"event: stories\ndata: {seen}\n\n"
+                else:
+                    quiet += LIVE_POLL
+                    if quiet >= HEARTBEAT:
+                        quiet = 0.0
+                        yield ": still here\n\n"
+
+        return StreamingResponse(changes(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store"})
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse, include_in_schema=False)
     async def story(request: Request, story_id: str) -> Response:

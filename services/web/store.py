@@ -181,6 +181,8 @@ class HistoryStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.executescript(_SCHEMA)
+        # Counts the writes: pages that show live updates poll it.
+        self.version = 0
 
     def close(self) -> None:
         self._db.close()
@@ -201,6 +203,7 @@ class HistoryStore:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+        self.version += 1
 
     # -- applying records --------------------------------------------------------------
 

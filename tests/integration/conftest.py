@@ -123,3 +123,12 @@ async def subscribe(bootstrap: str, namespace: str, source: Path | list[dict[str
     subs = (load_subscriptions(source) if isinstance(source, Path)
             else parse_subscriptions({"subscriptions": source}, "test"))
     await publish_subscriptions(bootstrap, namespace + SUBSCRIPTIONS.name, subs)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    # Each phase's report on the test item, so that a fixture can tell whether the test
+    # failed (the browser fixture then saves a screenshot).
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)

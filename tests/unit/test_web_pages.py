@@ -98,3 +98,30 @@ def test_sessions_are_signed_and_expire():
     (" JavaScript:alert(1)", False), ("data:text/html,x", False), ("", False)])
 def test_only_web_links_are_followed(url, safe):
     assert (safe_url(url) is not None) == safe
+
+
+def test_the_stream_page_updates_itself_without_inline_script(client):
+    page = signed_in(client).get("/").text
+    assert '<script src="/static/live.js" defer></script>' in page
+    assert not re.search(r"<script(?![^>]*\bsrc=)", page)  # no inline script
+    assert "EventSource" in client.get("/static/live.js").text
+    partial = client.get("/partials/stream").text
+    assert 'href="/stories/a1"' in partial and "<html" not in partial
+
+
+def test_live_parts_need_a_session(client):
+    assert client.get("/partials/stream").status_code == 401
+    assert client.get("/events").status_code == 401
+
+
+def test_the_event_stream_says_when_stories_change(client):
+    store = client.app.state.store
+    signed_in(client)
+    with client.stream("GET", "/events") as events:
+        lines = events.iter_lines()
+        assert next(lines).startswith("retry:")
+        store.add_classified(classified(9, "Late news", "Text."))
+        for line in lines:
+            if line.startswith("event:"):
+                assert line == "event: stories"
+                break

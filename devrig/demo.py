@@ -8,14 +8,17 @@ reach the local Slack receiver and SMTP server, then prints a summary and stops 
 from __future__ import annotations
 
 import asyncio
+import secrets
+import socket
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import yaml
 
-from devrig.localrig import FeedServer, Pipeline, SlackReceiver, SmtpSink
+from devrig.localrig import SERVICES, FeedServer, Pipeline, SlackReceiver, SmtpSink
 from schemas.alert import Alert
 from schemas.article_classified import ClassifiedArticle
 from schemas.article_duplicate import DuplicateArticle
@@ -58,6 +61,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     await publish_subscriptions(bootstrap, namespace + SUBSCRIPTIONS.name,
                                 load_subscriptions(ROOT / "config" / "subscriptions.demo.yaml"))
     feeds, slack, smtp = FeedServer(), SlackReceiver(), SmtpSink()
+    web_port, web_token = _free_port(), secrets.token_urlsafe(16)
     await feeds.start()
     await slack.start()
     smtp.start()
@@ -74,12 +78,15 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
         "NOTIFIER_SMTP_PORT": str(smtp.port),
         "DEMO_SLACK_ENERGY": slack.url("energy"),
         "DEMO_SLACK_FRONT": slack.url("front"),
+        "WEB_PORT": str(web_port),
+        "WEB_TOKEN": web_token,
     }
     pipeline = Pipeline(env, run_dir / "logs")
     print(f"wirewatch demo: namespace {namespace!r}, feeds on 127.0.0.1:{feeds.port}, "
           f"Slack receiver on :{slack.port}, SMTP on :{smtp.port}")
     print(f"service logs: {run_dir / 'logs'}")
-    pipeline.start()
+    print(f"web view: http://127.0.0.1:{web_port}/ (token {web_token}) while the demo runs")
+    pipeline.start((*SERVICES, "web"))
     counts: Counter[str] = Counter()
     seen: set[tuple[str, bytes]] = set()
     topics = {namespace + t.name: t for t in (ARTICLES_RAW, ARTICLES_UNIQUE, ARTICLES_DUPLICATES,
@@ -154,6 +161,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        web_stories = await _web_stories(web_port, web_token, counts["articles.unique"])
         dead = pipeline.dead()
         await pipeline.stop()
         await feeds.stop()
@@ -171,9 +179,33 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     print(f"  alerts delivered   {counts['alert-delivered']} "
           f"(Slack receiver got {len(slack.received)}, SMTP server got {len(smtp.messages)})")
     print(f"  dead letters       {counts['deadletters']}")
+    print(f"  web view           {web_stories}")
     ok = counts["alert-delivered"] >= expected_alerts
     print("demo finished" if ok else "demo did not see every expected alert; see the logs")
     return 0 if ok else 1
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _web_stories(port: int, token: str, expected: int, timeout: float = 15.0) -> str:
+    """What the web view's API holds once it has the stories dedup found, in words."""
+    url = f"http://127.0.0.1:{port}/api/stories"
+    held: list[object] = []
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}) as client:
+        for _ in range(int(timeout * 10)):
+            try:
+                response = await client.get(url)
+                held = response.json() if response.status_code == 200 else held
+            except httpx.TransportError:
+                pass
+            if len(held) >= expected:
+                break
+            await asyncio.sleep(0.1)
+    return f"{len(held)} stories served by GET /api/stories"
 
 
 def main(bootstrap: str, run_dir: Path) -> int:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the four services as background processes on this machine, for longer use.
+# Run the four services and the web view as background processes on this machine.
 #   scripts/services.sh up       start them (one replica each unless REPLICAS_<SERVICE>=n)
 #   scripts/services.sh down     stop them (SIGTERM, then SIGKILL after 30 s)
 #   scripts/services.sh status   list the running replicas
@@ -14,7 +14,7 @@ run="$root/.run"
 logs="$run/logs"
 pids="$run/pids"
 python="$root/.venv/bin/python"
-services=(fetcher dedup classifier notifier)
+services=(fetcher dedup classifier notifier web)
 
 config_file() {
     if [ -f "$root/config/$1.yaml" ]; then echo "$root/config/$1.yaml"
@@ -53,6 +53,7 @@ up() {
     done
     echo "feeds: $FETCHER_FEEDS"
     echo "subscriptions: imported from $subscriptions (see: wirewatch subscriptions list)"
+    echo "web view: http://${WEB_HOST:-127.0.0.1}:${WEB_PORT:-8080} (token: ${WEB_TOKEN:-in $WIREWATCH_DATA_DIR/web/token})"
     echo "logs: $logs/<service>-<replica>.log   broker log: $run/kafka/server.log"
     echo "stop with: make down"
     return $failed

@@ -76,6 +76,16 @@ class AlertOut(_Out):
     created_at: float
 
 
+class AlertSummaryOut(_Out):
+    subscription_id: str
+    channel: str
+    delivered: int
+    failed: int
+    last_outcome: str
+    last_at: float
+    last_error: str | None
+
+
 class StoryOut(_Out):
     origin: ArticleOut
     copies: list[ArticleOut]
@@ -150,6 +160,13 @@ def create_app(store: HistoryStore, token: str, *,
         if view is None:
             raise HTTPException(404, f"no story {story_id!r}")
         return StoryOut.model_validate(view)
+
+    @app.get("/api/alerts", response_model=list[AlertSummaryOut],
+             dependencies=[Depends(authorised)])
+    async def alerts() -> list[AlertSummaryOut]:
+        """Per subscription and channel: delivered, failed, the last outcome and the
+        reason of the last failure."""
+        return [AlertSummaryOut.model_validate(a) for a in store.alert_summary()]
 
     add_pages(app, store, token)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),

@@ -151,6 +151,13 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str) -> None:
         return StreamingResponse(changes(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
+    @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
+    async def alerts(request: Request) -> Response:
+        if session_of(request) is None:
+            return to_signin(request)
+        return render("alerts.html", request, summary=store.alert_summary(),
+                      recent=store.recent_alerts())
+
     @app.get("/stories/{story_id}", response_class=HTMLResponse, include_in_schema=False)
     async def story(request: Request, story_id: str) -> Response:
         if session_of(request) is None:

@@ -32,7 +32,8 @@ from schemas.topics import (
 )
 from wirewatch.text import words
 
-__all__ = ["AlertRow", "ArticleRow", "HistoryStore", "StoryView", "StreamItem", "TopicRow"]
+__all__ = ["AlertRow", "AlertSummary", "ArticleRow", "HistoryStore", "StoryView", "StreamItem",
+           "TopicRow"]
 
 STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSIFIED.name,
                  STORIES.name, ALERTS.name)
@@ -139,6 +140,19 @@ class AlertRow:
     error: str | None
     reasons: list[str]
     created_at: float
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """How one subscription's channel has fared."""
+
+    subscription_id: str
+    channel: str
+    delivered: int
+    failed: int
+    last_outcome: str
+    last_at: float
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -387,6 +401,36 @@ class HistoryStore:
                 "SELECT * FROM alerts WHERE story_id = ? ORDER BY created_at, "
                 "subscription_id, channel", (story_id,))]
         return view
+
+    def alert_summary(self) -> list[AlertSummary]:
+        """Per subscription and channel: alerts delivered and failed, the last outcome,
+        and the reason of the last failure."""
+        rows = self._db.execute(
+            """SELECT subscription_id, channel,
+                      SUM(outcome = 'delivered') AS delivered,
+                      SUM(outcome = 'failed') AS failed,
+                      MAX(created_at) AS last_at,
+                      (SELECT a2.outcome FROM alerts a2
+                       WHERE a2.subscription_id = a.subscription_id
+                         AND a2.channel = a.channel
+                       ORDER BY a2.created_at DESC LIMIT 1) AS last_outcome,
+                      (SELECT a3.error FROM alerts a3
+                       WHERE a3.subscription_id = a.subscription_id
+                         AND a3.channel = a.channel AND a3.outcome = 'failed'
+                       ORDER BY a3.created_at DESC LIMIT 1) AS last_error
+               FROM alerts a GROUP BY subscription_id, channel
+               ORDER BY subscription_id, channel""").fetchall()
+        return [AlertSummary(r["subscription_id"], r["channel"], r["delivered"], r["failed"],
+                             r["last_outcome"], r["last_at"], r["last_error"]) for r in rows]
+
+    def recent_alerts(self, limit: int = 100) -> list[tuple[AlertRow, str, str]]:
+        """The latest alerts, newest first, each with its story id and headline."""
+        rows = self._db.execute(
+            "SELECT * FROM alerts ORDER BY created_at DESC, subscription_id LIMIT ?",
+            (limit,)).fetchall()
+        return [(AlertRow(r["subscription_id"], r["channel"], r["outcome"], r["attempts"],
+                          r["error"], orjson.loads(r["reasons"]), r["created_at"]),
+                 r["story_id"], r["title"]) for r in rows]
 
     def count(self) -> int:
         """How many stories the store holds."""

@@ -86,6 +86,16 @@ def test_each_service_is_scalable_and_configured_by_settings_it_knows(compose, n
     assert prefixed <= known, f"unknown settings: {prefixed - known}"
 
 
+def test_the_web_view_publishes_its_port_on_loopback_and_keeps_its_data(compose) -> None:
+    web = compose["services"]["web"]
+    assert web["command"] == ["python", "-m", "services.web"]
+    assert web["ports"] == ["127.0.0.1:${WEB_PORT:-8080}:8080"]
+    assert "web-data:/data" in web["volumes"] and "web-data" in compose["volumes"]
+    env = web["environment"]
+    assert env["WIREWATCH_DATA_DIR"] == "/data" and env["WEB_HOST"] == "0.0.0.0"
+    assert {k for k in env if k.startswith("WEB_")} <= _env_names("web")
+
+
 def test_config_files_the_compose_file_points_to_exist_and_load(compose, monkeypatch) -> None:
     mount = compose["x-wirewatch"]["volumes"][0]
     assert mount == "${WIREWATCH_CONFIG_DIR:-./config}:/config:ro"

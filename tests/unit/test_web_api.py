@@ -77,3 +77,30 @@ def test_a_token_is_made_once_and_kept(tmp_path):
     assert made and len(token) >= 32 and oct(path.stat().st_mode)[-3:] == "600"
     assert resolve_token(None, path) == (token, False)
     assert resolve_token("given", path) == ("given", False)
+
+
+def test_alerts_per_subscription_and_channel_with_the_last_failure():
+    from datetime import timedelta
+
+    from schemas.alert import Alert
+    from tests.unit.test_web_store import T0
+
+    store = HistoryStore(":memory:")
+
+    def alert(story: str, outcome: str, minutes: int, error: str | None = None) -> Alert:
+        return Alert(subscription_id="desk", article_id=story, story_id=story, title="t",
+                     url="https://e.org", source="Wire", reasons=["keywords: x"],
+                     channel="slack", outcome=outcome, attempts=1, error=error,
+                     created_at=T0 + timedelta(minutes=minutes))
+
+    for record in (alert("a1", "delivered", 1), alert("a2", "failed", 2, "HTTP 404"),
+                   alert("a3", "delivered", 3)):
+        store.add_alert(record)
+    with TestClient(create_app(store, TOKEN)) as client:
+        (summary,) = client.get("/api/alerts", headers=AUTH).json()
+        assert (summary["delivered"], summary["failed"], summary["last_outcome"],
+                summary["last_error"]) == (2, 1, "delivered", "HTTP 404")
+        client.post("/signin", data={"token": TOKEN})
+        page = client.get("/alerts").text
+        assert "HTTP 404" in page and 'href="/stories/a2"' in page
+    store.close()

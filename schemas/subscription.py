@@ -30,7 +30,7 @@ from pydantic import (
 
 from schemas.base import Event
 
-__all__ = ["ENV_REFERENCE", "Channels", "Rules", "Subscription", "check_webhook"]
+__all__ = ["ENV_REFERENCE", "Channels", "Rules", "Subscription", "check_webhook", "mask_webhook"]
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -126,6 +126,14 @@ def check_webhook(url: str) -> str:
         return url
     raise ValueError("slack must be an https incoming-webhook URL (plain http only "
                      "on loopback, for local receivers)")
+
+
+def mask_webhook(secret: str) -> str:
+    """A webhook URL shown without its secret path; a ``${VAR}`` as written."""
+    if ENV_REFERENCE.search(secret):
+        return secret
+    parts = urlsplit(secret)
+    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
 
 
 class Channels(BaseModel):

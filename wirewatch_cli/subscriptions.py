@@ -10,12 +10,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import yaml
 
 from schemas.base import MessageDecodeError
-from schemas.subscription import ENV_REFERENCE, Subscription
+from schemas.subscription import Subscription, mask_webhook
 from wirewatch.kafka import producer, read_table
 
 __all__ = ["Problem", "Snapshot", "delete", "mask", "parse_duration", "publish", "read",
@@ -109,10 +108,7 @@ def parse_duration(text: str) -> timedelta:
 
 def mask(secret: str) -> str:
     """A webhook URL shown without its secret path; a ``${VAR}`` as written."""
-    if ENV_REFERENCE.search(secret):
-        return secret
-    parts = urlsplit(secret)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
+    return mask_webhook(secret)
 
 
 def summary(sub: Subscription, now: datetime) -> str:

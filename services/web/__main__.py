@@ -7,7 +7,7 @@ import uvicorn
 
 from services.web.app import create_app
 from services.web.auth import resolve_token
-from services.web.feed import keep_store
+from services.web.feed import SubscriptionWriter, keep_store
 from services.web.settings import Settings
 from services.web.store import HistoryStore
 from wirewatch.logs import configure_logging
@@ -28,8 +28,16 @@ if __name__ == "__main__":
     database.parent.mkdir(parents=True, exist_ok=True)
     store = HistoryStore(database)
     caught_up = asyncio.Event()
-    app = create_app(store, token,
+    writer = SubscriptionWriter(settings)
+
+    async def feed() -> None:
+        try:
+            await keep_store(settings, store, caught_up)
+        finally:
+            await writer.close()
+
+    app = create_app(store, token, writer=writer,
                      status=lambda: {"feed": {"caught_up": caught_up.is_set()}},
-                     background=lambda: keep_store(settings, store, caught_up))
+                     background=feed)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
                 access_log=False)

@@ -10,6 +10,7 @@ served, since its scripts would come from a CDN).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -19,13 +20,15 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.subscription import Rules, Subscription, mask_webhook
 from services.web.auth import matches
-from services.web.pages import add_pages
+from services.web.pages import Writer, add_pages
+from services.web.rules import try_rule
 from services.web.store import HistoryStore
 
-__all__ = ["SECURITY_HEADERS", "create_app"]
+__all__ = ["SECURITY_HEADERS", "create_app", "masked"]
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
@@ -86,6 +89,33 @@ class AlertSummaryOut(_Out):
     last_error: str | None
 
 
+class RuleTestIn(BaseModel):
+    rules: Rules
+    days: int = Field(default=7, ge=1, le=90, description="How far back to look.")
+
+
+class RuleMatchOut(_Out):
+    story_id: str
+    title: str
+    source: str
+    seen_at: float
+    reasons: list[str]
+
+
+class RuleTestOut(_Out):
+    articles: int
+    matches: list[RuleMatchOut]
+    per_day: dict[str, int]
+
+
+def masked(sub: Subscription) -> dict[str, Any]:
+    """A subscription as JSON with its webhook URL masked (never sent back out)."""
+    data = sub.model_dump(mode="json")
+    if data["channels"].get("slack"):
+        data["channels"]["slack"] = mask_webhook(data["channels"]["slack"])
+    return data
+
+
 class StoryOut(_Out):
     origin: ArticleOut
     copies: list[ArticleOut]
@@ -93,12 +123,14 @@ class StoryOut(_Out):
     alerts: list[AlertOut]
 
 
-def create_app(store: HistoryStore, token: str, *,
+def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
                status: Callable[[], dict[str, Any]] | None = None,
                background: Callable[[], Coroutine[Any, Any, None]] | None = None
                ) -> FastAPI:
-    """The web app over ``store``; ``background`` runs while the app serves (the feed
-    of the store), ``status`` adds to ``/healthz``.
+    """The web app over ``store``; ``writer`` publishes a subscription record (name,
+    value or None for a tombstone) to the subscriptions topic (without one, subscriptions
+    are read-only); ``background`` runs while the app serves (the feed of the store),
+    ``status`` adds to ``/healthz``.
 
     The routes are coroutines: they and the feed use the store from the event loop's
     thread only (its queries are short; SQLite allows one writer anyway).
@@ -168,7 +200,54 @@ def create_app(store: HistoryStore, token: str, *,
         reason of the last failure."""
         return [AlertSummaryOut.model_validate(a) for a in store.alert_summary()]
 
-    add_pages(app, store, token)
+    async def write(name: str, value: bytes | None) -> None:
+        if writer is None:
+            raise HTTPException(503, "this web view cannot write subscriptions")
+        await writer(name, value)
+
+    @app.get("/api/subscriptions", dependencies=[Depends(authorised)])
+    async def list_subscriptions() -> list[dict[str, Any]]:
+        """Every subscription; webhook URLs masked."""
+        return [masked(sub) for sub in store.subscriptions()]
+
+    @app.post("/api/subscriptions", status_code=202, dependencies=[Depends(authorised)])
+    async def create_subscription(sub: Subscription) -> dict[str, Any]:
+        """Write a new subscription to the subscriptions topic (409 if the name is taken);
+        the notifiers apply it as they read it."""
+        if store.subscription(sub.name) is not None:
+            raise HTTPException(409, f"subscription {sub.name!r} exists; PUT replaces it")
+        await write(sub.name, sub.to_bytes())
+        return masked(sub)
+
+    @app.put("/api/subscriptions/{name}", status_code=202,
+             dependencies=[Depends(authorised)])
+    async def replace_subscription(name: str, sub: Subscription) -> dict[str, Any]:
+        """Write a new version of a subscription."""
+        if sub.name != name:
+            raise HTTPException(422, f"the body names {sub.name!r}, the path {name!r}")
+        if store.subscription(name) is None:
+            raise HTTPException(404, f"no subscription {name!r}")
+        await write(name, sub.to_bytes())
+        return masked(sub)
+
+    @app.delete("/api/subscriptions/{name}", status_code=202,
+                dependencies=[Depends(authorised)])
+    async def delete_subscription(name: str) -> dict[str, str]:
+        """Delete a subscription (a tombstone on the topic)."""
+        if store.subscription(name) is None:
+            raise HTTPException(404, f"no subscription {name!r}")
+        await write(name, None)
+        return {"deleted": name}
+
+    @app.post("/api/rules/test", response_model=RuleTestOut,
+              dependencies=[Depends(authorised)])
+    async def rule_test(body: RuleTestIn) -> RuleTestOut:
+        """What a rule would have matched in the last ``days`` days of the history, with
+        the notifier's own matcher, and how many per day."""
+        since = time.time() - body.days * 86_400
+        return RuleTestOut.model_validate(try_rule(body.rules, store.articles_since(since)))
+
+    add_pages(app, store, token, writer)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),
               name="static")
     return app

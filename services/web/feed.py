@@ -8,15 +8,16 @@ import asyncio
 import logging
 import time
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from schemas.base import MessageDecodeError
+from schemas.topics import SUBSCRIPTIONS
 from services.web.settings import Settings
 from services.web.store import STORED_TOPICS, HistoryStore
 from wirewatch.kafka import follow
 from wirewatch.logs import fields
 
-__all__ = ["keep_store"]
+__all__ = ["SubscriptionWriter", "keep_store"]
 
 log = logging.getLogger("wirewatch.web")
 PRUNE_EVERY = 3600.0  # s
@@ -32,11 +33,16 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
     def apply(record: ConsumerRecord[bytes, bytes]) -> None:
         nonlocal last_prune
         position = (record.topic, record.partition, record.offset)
-        if record.value is None:
-            store.skip(position)
-            return
+        name = names[record.topic]
         try:
-            store.apply(names[record.topic], record.value, position=position)
+            if name == SUBSCRIPTIONS.name:
+                store.put_subscription((record.key or b"").decode(errors="replace"),
+                                       record.value, position)
+                return
+            if record.value is None:
+                store.skip(position)
+                return
+            store.apply(name, record.value, position=position)
         except (MessageDecodeError, ValueError) as exc:
             # The producing service validated it; a bad one here is logged and passed,
             # and it stays on its topic (or in deadletters) with its reason.
@@ -59,3 +65,28 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
             log.exception("reading the topics failed; reading on from the store's offsets")
             caught_up.clear()
             await asyncio.sleep(1.0)
+
+
+class SubscriptionWriter:
+    """Publishes subscription records (name, value or None for a tombstone) to the
+    subscriptions topic; its producer starts at the first record."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def __call__(self, name: str, value: bytes | None) -> None:
+        if self._producer is None:
+            producer = AIOKafkaProducer(bootstrap_servers=self._settings.bootstrap_servers,
+                                        acks="all", enable_idempotence=True)
+            await producer.start()
+            self._producer = producer
+        await self._producer.send_and_wait(self._settings.topic(SUBSCRIPTIONS.name), value,
+                                           key=name.encode())
+        log.info("subscription written", extra=fields(subscription=name,
+                                                      deleted=value is None))
+
+    async def close(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
+from schemas.subscription import Subscription, mask_webhook
 from services.web.auth import (
     SESSION_MAX_AGE,
     csrf_for,
@@ -27,9 +30,13 @@ from services.web.auth import (
     valid_csrf,
     valid_session,
 )
+from services.web.rules import try_rule
 from services.web.store import HistoryStore
 
-__all__ = ["COOKIE", "LIVE_POLL", "add_pages"]
+__all__ = ["COOKIE", "LIVE_POLL", "Writer", "add_pages", "form_subscription"]
+
+# Publishes a subscription record: (name, value, or None for a tombstone).
+Writer = Callable[[str, bytes | None], Awaitable[None]]
 
 COOKIE = "wirewatch_session"
 LIVE_POLL = 0.5  # s between looks at the store for news, per open page
@@ -59,11 +66,39 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(default=True, default_for_string=True))
     env.filters["safe_url"] = safe_url
     env.filters["when"] = when
+    env.filters["mask"] = mask_webhook
     return env
 
 
-def add_pages(app: FastAPI, store: HistoryStore, token: str) -> None:
-    """Add the sign-in form, the stream and the story pages to ``app``."""
+def _listed(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def form_subscription(form: Mapping[str, str], current: Subscription | None
+                      ) -> Subscription:
+    """The subscription a form describes; ValidationError says which field is wrong. A
+    blank Slack field keeps the current webhook (the page never shows it)."""
+    slack = form.get("slack", "").strip() or (
+        current.channels.slack.get_secret_value()
+        if current is not None and current.channels.slack is not None else None)
+    data: dict[str, Any] = {
+        "name": form.get("name", "").strip(),
+        "owner": form.get("owner", "").strip() or None,
+        "description": form.get("description", "").strip() or None,
+        "channels": {"slack": slack, "email": form.get("email", "").strip() or None},
+        "rules": {"keywords": form.get("keywords", ""), "match": form.get("match", "any"),
+                  "exclude": form.get("exclude", ""),
+                  "topics": _listed(form.get("topics", "")),
+                  "sources": _listed(form.get("sources", "")),
+                  "given_names": form.get("given_names", "as-written")},
+        "muted_until": current.muted_until if current is not None else None,
+    }
+    return Subscription.model_validate(data)
+
+
+def add_pages(app: FastAPI, store: HistoryStore, token: str,
+              writer: Writer | None = None) -> None:
+    """Add the sign-in form, the stream, story, alerts and subscriptions pages."""
     env = _environment()
 
     def session_of(request: Request) -> str | None:
@@ -150,6 +185,89 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str) -> None:
 
         return StreamingResponse(changes(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
+
+    def forbidden() -> HTMLResponse:
+        return HTMLResponse("This form has expired; reload the page.", status_code=403)
+
+    def subscriptions_page(request: Request, status: int = 200, **values: object
+                           ) -> HTMLResponse:
+        values.setdefault("form", {})
+        return render("subscriptions.html", request, status=status,
+                      subscriptions=store.subscriptions(), can_write=writer is not None,
+                      now=datetime.now(UTC), **values)
+
+    @app.get("/subscriptions", response_class=HTMLResponse, include_in_schema=False)
+    async def subscriptions(request: Request, edit: str = "") -> Response:
+        if session_of(request) is None:
+            return to_signin(request)
+        current = store.subscription(edit) if edit else None
+        form: dict[str, str] = {}
+        if current is not None:
+            rules = current.rules
+            form = {"name": current.name, "owner": current.owner or "",
+                    "description": current.description or "",
+                    "email": current.channels.email or "",
+                    "keywords": " ".join(f'"{k}"' if " " in k else k for k in rules.keywords),
+                    "exclude": " ".join(f'"{k}"' if " " in k else k for k in rules.exclude),
+                    "topics": ", ".join(rules.topics), "sources": ", ".join(rules.sources),
+                    "match": rules.match, "given_names": rules.given_names}
+        return subscriptions_page(request, form=form, editing=current)
+
+    @app.post("/subscriptions", response_class=HTMLResponse, include_in_schema=False)
+    async def save_subscription(request: Request) -> Response:
+        session = session_of(request)
+        if session is None:
+            return to_signin(request)
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        if not valid_csrf(form.get("csrf"), token, session):
+            return forbidden()
+        current = store.subscription(form.get("name", "").strip())
+        try:
+            sub = form_subscription(form, current)
+        except ValidationError as exc:
+            errors = [f"{'.'.join(map(str, e['loc'])) or 'form'}: {e['msg']}"
+                      for e in exc.errors()]
+            return subscriptions_page(request, status=422, form=form, errors=errors,
+                                      editing=current)
+        if form.get("action") == "test":
+            days = max(1, min(90, int(form.get("days", "7") or 7)))
+            trial = try_rule(sub.rules, store.articles_since(
+                time.time() - days * 86_400))
+            return subscriptions_page(request, form=form, trial=trial, days=days,
+                                      editing=current)
+        if writer is None:
+            return subscriptions_page(request, status=503, form=form, editing=current,
+                                      errors=["this web view cannot write subscriptions"])
+        await writer(sub.name, sub.to_bytes())
+        return RedirectResponse(f"/subscriptions?saved={quote(sub.name)}", status_code=303)
+
+    @app.post("/subscriptions/{name}/delete", include_in_schema=False)
+    async def delete_subscription(request: Request, name: str,
+                                  csrf: str = Form(default="")) -> Response:
+        session = session_of(request)
+        if session is None:
+            return to_signin(request)
+        if not valid_csrf(csrf, token, session):
+            return forbidden()
+        if writer is not None and store.subscription(name) is not None:
+            await writer(name, None)
+        return RedirectResponse("/subscriptions", status_code=303)
+
+    @app.post("/subscriptions/{name}/mute", include_in_schema=False)
+    async def mute_subscription(request: Request, name: str, csrf: str = Form(default=""),
+                                hours: float = Form(default=0)) -> Response:
+        session = session_of(request)
+        if session is None:
+            return to_signin(request)
+        if not valid_csrf(csrf, token, session):
+            return forbidden()
+        current = store.subscription(name)
+        if writer is not None and current is not None:
+            until = datetime.now(UTC) + timedelta(hours=hours) if hours > 0 else None
+            changed = Subscription.model_validate(
+                {**current.model_dump(mode="json"), "muted_until": until})
+            await writer(name, changed.to_bytes())
+        return RedirectResponse("/subscriptions", status_code=303)
 
     @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
     async def alerts(request: Request) -> Response:

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -23,12 +23,14 @@ from schemas.article_classified import ClassifiedArticle
 from schemas.article_duplicate import DuplicateArticle
 from schemas.article_unique import UniqueArticle
 from schemas.story import Story
+from schemas.subscription import Subscription
 from schemas.topics import (
     ALERTS,
     ARTICLES_CLASSIFIED,
     ARTICLES_DUPLICATES,
     ARTICLES_UNIQUE,
     STORIES,
+    SUBSCRIPTIONS,
 )
 from wirewatch.text import words
 
@@ -36,7 +38,7 @@ __all__ = ["AlertRow", "AlertSummary", "ArticleRow", "HistoryStore", "StoryView"
            "TopicRow"]
 
 STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSIFIED.name,
-                 STORIES.name, ALERTS.name)
+                 STORIES.name, ALERTS.name, SUBSCRIPTIONS.name)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -102,6 +104,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     PRIMARY KEY (subscription_id, story_id, channel, outcome, attempts)
 );
 CREATE INDEX IF NOT EXISTS alerts_story ON alerts (story_id);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL  -- the Subscription record as JSON, ${VAR}s unexpanded
+);
 CREATE TABLE IF NOT EXISTS positions (  -- the next offset to read, per topic partition
     topic TEXT NOT NULL,
     partition INTEGER NOT NULL,
@@ -241,6 +247,47 @@ class HistoryStore:
             self.add_alert(Alert.from_bytes(value), position)
         else:
             raise ValueError(f"the history store keeps no records of {topic!r}")
+
+    def put_subscription(self, name: str, value: bytes | None,
+                         position: tuple[str, int, int] | None = None) -> None:
+        """Apply a record of the subscriptions topic: a subscription, or a tombstone
+        (``None``) that deletes it; raises MessageDecodeError for an invalid one."""
+        sub = None if value is None else Subscription.from_bytes(value)
+        with self._transaction(position) as db:
+            if sub is None:
+                db.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
+            else:
+                db.execute("INSERT INTO subscriptions (name, record) VALUES (?, ?) "
+                           "ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+                           (name, sub.to_bytes().decode()))
+
+    def subscriptions(self) -> list[Subscription]:
+        """Every subscription, by name."""
+        return [Subscription.from_bytes(r[0]) for r in self._db.execute(
+            "SELECT record FROM subscriptions ORDER BY name")]
+
+    def subscription(self, name: str) -> Subscription | None:
+        row = self._db.execute("SELECT record FROM subscriptions WHERE name = ?",
+                               (name,)).fetchone()
+        return None if row is None else Subscription.from_bytes(row[0])
+
+    def articles_since(self, since: float) -> list[tuple[ClassifiedArticle, float]]:
+        """The stories' first copies seen since ``since``, as classified articles (with
+        their topics), each with its time: what a rule is tested on."""
+        rows = self._db.execute(
+            "SELECT * FROM articles WHERE kind = 'unique' AND seen_at >= ? "
+            "ORDER BY seen_at DESC", (since,)).fetchall()
+        topics = self._topics_of([r["id"] for r in rows])
+        found = []
+        for r in rows:
+            article = ClassifiedArticle(
+                id=r["id"], url=r["url"], source=r["source"], title=r["title"],
+                body=r["body"], fetched_at=datetime.fromtimestamp(r["fetched_at"], UTC),
+                story_id=r["story_id"], classifier="store",
+                topics=[{"id": t.topic, "score": t.score, "evidence": t.evidence}
+                        for t in topics.get(r["id"], [])])
+            found.append((article, r["seen_at"]))
+        return found
 
     def skip(self, position: tuple[str, int, int]) -> None:
         """Remember that a record was read without being stored (a bad one)."""

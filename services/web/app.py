@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -114,6 +114,16 @@ def masked(sub: Subscription) -> dict[str, Any]:
     if data["channels"].get("slack"):
         data["channels"]["slack"] = mask_webhook(data["channels"]["slack"])
     return data
+
+
+class TrendsOut(BaseModel):
+    bucket: Literal["hour", "day"]
+    starts: list[float] = Field(description="Start of each bucket, seconds since the epoch.")
+    series: dict[str, list[int]] = Field(description="Stories per bucket, per topic.")
+
+
+WINDOWS = {"24h": (86_400, "hour"), "7d": (7 * 86_400, "hour"), "30d": (30 * 86_400, "day")}
+BUCKETS = {"hour": 3600.0, "day": 86_400.0}
 
 
 class StoryOut(_Out):
@@ -246,6 +256,14 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
         the notifier's own matcher, and how many per day."""
         since = time.time() - body.days * 86_400
         return RuleTestOut.model_validate(try_rule(body.rules, store.articles_since(since)))
+
+    @app.get("/api/topics/trends", response_model=TrendsOut,
+             dependencies=[Depends(authorised)])
+    async def trends(window: Literal["24h", "7d", "30d"] = "7d") -> TrendsOut:
+        """Stories per topic per hour (24h, 7d) or day (30d) over the window."""
+        seconds, bucket = WINDOWS[window]
+        starts, series = store.trends(time.time() - seconds, BUCKETS[bucket])
+        return TrendsOut(bucket=bucket, starts=starts, series=series)
 
     add_pages(app, store, token, writer)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),

@@ -269,6 +269,18 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
             await writer(name, changed.to_bytes())
         return RedirectResponse("/subscriptions", status_code=303)
 
+    @app.get("/topics", response_class=HTMLResponse, include_in_schema=False)
+    async def topics(request: Request, window: str = "7d") -> Response:
+        if session_of(request) is None:
+            return to_signin(request)
+        span, bucket = {"24h": (86_400, 3600), "30d": (30 * 86_400, 86_400)}.get(
+            window, (7 * 86_400, 3600))
+        window = window if window in ("24h", "30d") else "7d"
+        starts, series = store.trends(time.time() - span, bucket)
+        totals = {topic: sum(counts) for topic, counts in series.items()}
+        return render("topics.html", request, window=window, totals=totals,
+                      buckets=len(starts))
+
     @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
     async def alerts(request: Request) -> Response:
         if session_of(request) is None:

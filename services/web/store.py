@@ -10,6 +10,7 @@ searchable by title and body through an FTS5 index kept in step by triggers.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -478,6 +479,24 @@ class HistoryStore:
         return [(AlertRow(r["subscription_id"], r["channel"], r["outcome"], r["attempts"],
                           r["error"], orjson.loads(r["reasons"]), r["created_at"]),
                  r["story_id"], r["title"]) for r in rows]
+
+    def trends(self, since: float, bucket: float) -> tuple[list[float], dict[str, list[int]]]:
+        """Stories per topic per ``bucket`` seconds since ``since``: the buckets' start
+        times, and per topic one count per bucket (empty buckets included)."""
+        first = since - since % bucket
+        rows = self._db.execute(
+            """SELECT t.topic AS topic, CAST((a.seen_at - ?) / ? AS INTEGER) AS slot,
+                      COUNT(*) AS n
+               FROM topics t JOIN articles a ON a.id = t.article_id
+               WHERE a.kind = 'unique' AND a.seen_at >= ?
+               GROUP BY t.topic, slot""", (first, bucket, first)).fetchall()
+        slots = max([int(r["slot"]) for r in rows], default=-1) + 1
+        now_slots = int((time.time() - first) // bucket) + 1
+        count = max(slots, now_slots)
+        series: dict[str, list[int]] = {}
+        for r in rows:
+            series.setdefault(r["topic"], [0] * count)[int(r["slot"])] = r["n"]
+        return [first + i * bucket for i in range(count)], dict(sorted(series.items()))
 
     def count(self) -> int:
         """How many stories the store holds."""

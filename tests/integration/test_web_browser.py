@@ -1,7 +1,7 @@
 """The web view in a real browser (Debian's chromium, headless, through Selenium and
 chromium-driver) on the real pipeline: sign in, see a story appear live after an article
 is published to articles.raw, see its copy join, open it, and a hostile headline render
-as text; create a subscription through the form, test its rule and see the matches, save
+as text; the topics chart is drawn; create a subscription through the form, test its rule and see the matches, save
 it and see the next matching article alert. On failure a screenshot is saved under
 .run/."""
 
@@ -141,6 +141,10 @@ async def test_a_story_appears_live_opens_with_its_copy_and_hostile_text_stays_t
     copies = browser.find_element(By.ID, "copies").text
     assert "Daily B" in copies and "Port of Izmail attacked overnight" in copies
     assert browser.find_element(By.ID, "story-title").text == "Drones hit Izmail port"
+
+    # The topics page draws its chart with the vendored uPlot (no CDN).
+    browser.get(f"{base}/topics?window=24h")
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#trend-chart canvas"))
 
     # A subscription made in the form: its rule tried on the history first, then saved;
     # the next article that matches it alerts on its Slack channel.

@@ -104,3 +104,30 @@ def test_alerts_per_subscription_and_channel_with_the_last_failure():
         page = client.get("/alerts").text
         assert "HTTP 404" in page and 'href="/stories/a2"' in page
     store.close()
+
+
+def test_topic_trends_count_stories_per_topic_per_bucket():
+    from datetime import UTC, datetime, timedelta
+
+    store = HistoryStore(":memory:")
+    now = datetime.now(UTC)
+    for n, (topics, hours_ago) in enumerate([(["strikes"], 1), (["strikes", "energy"], 2),
+                                              (["energy"], 30), (["diplomacy"], 24 * 40)]):
+        store.add_classified(classified(n, f"Story {n}", "Text.", topics=topics,
+                                        start=now - timedelta(hours=hours_ago)))
+    with TestClient(create_app(store, TOKEN)) as client:
+        day = client.get("/api/topics/trends", params={"window": "24h"}, headers=AUTH).json()
+        assert day["bucket"] == "hour" and len(day["starts"]) in (24, 25)
+        assert {t: sum(c) for t, c in day["series"].items()} == {"energy": 1, "strikes": 2}
+        month = client.get("/api/topics/trends", params={"window": "30d"},
+                           headers=AUTH).json()
+        assert month["bucket"] == "day"
+        assert {t: sum(c) for t, c in month["series"].items()} == {"energy": 2, "strikes": 2}
+        assert client.get("/api/topics/trends", params={"window": "1y"},
+                          headers=AUTH).status_code == 422
+        client.post("/signin", data={"token": TOKEN})
+        page = client.get("/topics?window=30d").text
+        assert '<script src="/static/vendor/uPlot.iife.min.js" defer></script>' in page
+        assert '<a href="/?topic=energy">energy</a></td><td>2</td>' in page
+        assert client.get("/static/vendor/uPlot.iife.min.js").status_code == 200
+    store.close()

@@ -1,9 +1,9 @@
 """The web view in a real browser (Debian's chromium, headless, through Selenium and
 chromium-driver) on the real pipeline: sign in, see a story appear live after an article
 is published to articles.raw, see its copy join, open it, and a hostile headline render
-as text; the topics chart is drawn; create a subscription through the form, test its rule and see the matches, save
-it and see the next matching article alert. On failure a screenshot is saved under
-.run/."""
+as text; the topics chart is drawn; create a subscription through the form, test its
+rule and see the matches, save it and see the next matching article alert. On failure a
+screenshot is saved under .run/."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -230,6 +231,7 @@ class Fetcher:
                 state.last_modified = got.headers.get("Last-Modified")
             state.failures = 0
             state.last_error = None
+            state.ok_at = time.time()
         except FeedError as exc:
             state.failures += 1
             state.last_error = str(exc)
@@ -239,6 +241,7 @@ class Fetcher:
             log.warning("feed failed", extra=fields(
                 feed=feed.url, error=state.last_error, failures=state.failures,
                 retry_in=round(delay, 1)))
+        state.checked_at, state.source = time.time(), feed.source
         await self._producer.send_and_wait(self.state_topic, orjson.dumps(state.to_json()),
                                            key=feed.url.encode())
         self.polls[feed.url] += 1

@@ -23,6 +23,9 @@ class FeedState:
     seen: list[str] = field(default_factory=list)
     failures: int = 0
     last_error: str | None = None
+    checked_at: float | None = None  # the last poll, seconds since the epoch
+    ok_at: float | None = None  # the last poll that worked
+    source: str | None = None  # the feed's outlet, for whoever shows the state
 
     def remember(self, current: Sequence[str], published: Sequence[str], limit: int) -> None:
         """Remember the ids ``published`` now, and forget old ids no longer in the feed.
@@ -43,9 +46,11 @@ class FeedState:
 
     def to_json(self) -> dict[str, Any]:
         return {"etag": self.etag, "last_modified": self.last_modified, "seen": self.seen,
-                "failures": self.failures, "last_error": self.last_error}
+                "failures": self.failures, "last_error": self.last_error,
+                "checked_at": self.checked_at, "ok_at": self.ok_at, "source": self.source}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FeedState:
         return cls(data.get("etag"), data.get("last_modified"), list(data.get("seen", [])),
-                   int(data.get("failures", 0)), data.get("last_error"))
+                   int(data.get("failures", 0)), data.get("last_error"),
+                   data.get("checked_at"), data.get("ok_at"), data.get("source"))

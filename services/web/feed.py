@@ -1,6 +1,7 @@
-"""The web view's Kafka wiring: every partition of the stored public topics into the
-history store, on every replica, from where the store left off (the beginning when the
-store file is new)."""
+"""The web view's Kafka wiring: every partition of the stored public topics (and of the
+fetcher's state topic, for the feeds page) into the history store, on every replica,
+from where the store left off (the beginning when the store file is new); and the
+subscription records the pages write."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from schemas.base import MessageDecodeError
 from schemas.topics import SUBSCRIPTIONS
+from services.fetcher.topics import STATE
 from services.web.settings import Settings
 from services.web.store import STORED_TOPICS, HistoryStore
 from wirewatch.kafka import follow
@@ -27,7 +29,7 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
                      ) -> None:
     """Apply the topics' records to the store until cancelled; forget stories older than
     the retention every hour."""
-    names = {settings.topic(name): name for name in STORED_TOPICS}
+    names = {settings.topic(name): name for name in (*STORED_TOPICS, STATE.name)}
     last_prune = 0.0
 
     def apply(record: ConsumerRecord[bytes, bytes]) -> None:
@@ -35,6 +37,10 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
         position = (record.topic, record.partition, record.offset)
         name = names[record.topic]
         try:
+            if name == STATE.name:
+                store.put_feed((record.key or b"").decode(errors="replace"), record.value,
+                               position)
+                return
             if name == SUBSCRIPTIONS.name:
                 store.put_subscription((record.key or b"").decode(errors="replace"),
                                        record.value, position)

@@ -281,6 +281,12 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
         return render("topics.html", request, window=window, totals=totals,
                       buckets=len(starts))
 
+    @app.get("/feeds", response_class=HTMLResponse, include_in_schema=False)
+    async def feeds(request: Request) -> Response:
+        if session_of(request) is None:
+            return to_signin(request)
+        return render("feeds.html", request, feeds=store.feeds(time.time()))
+
     @app.get("/alerts", response_class=HTMLResponse, include_in_schema=False)
     async def alerts(request: Request) -> Response:
         if session_of(request) is None:

@@ -35,11 +35,13 @@ from schemas.topics import (
 )
 from wirewatch.text import words
 
-__all__ = ["AlertRow", "AlertSummary", "ArticleRow", "HistoryStore", "StoryView", "StreamItem",
-           "TopicRow"]
+__all__ = ["AlertRow", "AlertSummary", "ArticleRow", "FeedRow", "HistoryStore", "StoryView",
+           "StreamItem", "TopicRow"]
 
 STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSIFIED.name,
                  STORIES.name, ALERTS.name, SUBSCRIPTIONS.name)
+
+STORE_VERSION = 2  # the layout below; a file of another one is rebuilt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -53,7 +55,17 @@ CREATE TABLE IF NOT EXISTS articles (
     published_at REAL,
     fetched_at REAL NOT NULL,
     seen_at REAL NOT NULL,  -- publication time if known, else fetch time
-    similarity REAL
+    similarity REAL,
+    feed_url TEXT
+);
+CREATE INDEX IF NOT EXISTS articles_feed ON articles (feed_url, fetched_at);
+CREATE TABLE IF NOT EXISTS feeds (  -- the fetcher's state of each feed
+    url TEXT PRIMARY KEY,
+    source TEXT,
+    checked_at REAL,
+    ok_at REAL,
+    failures INTEGER NOT NULL,
+    last_error TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_story ON articles (story_id);
 CREATE INDEX IF NOT EXISTS articles_seen ON articles (kind, seen_at);
@@ -163,6 +175,19 @@ class AlertSummary:
 
 
 @dataclass(frozen=True)
+class FeedRow:
+    """A feed as the fetcher last left it."""
+
+    url: str
+    source: str | None
+    checked_at: float | None
+    ok_at: float | None
+    failures: int
+    last_error: str | None
+    items_24h: int
+
+
+@dataclass(frozen=True)
 class StreamItem:
     """A story in the stream: its first copy, how many copies followed, its topics."""
 
@@ -201,6 +226,15 @@ class HistoryStore:
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode = WAL")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != STORE_VERSION:
+            # A store of another layout is rebuilt from the topics: dropping its tables
+            # drops the offsets too, so the feed reads every topic from the start.
+            names = [r[0] for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'articles_fts_%'")]
+            for name in sorted(names, key=lambda n: n != "articles_fts"):
+                self._db.execute(f'DROP TABLE IF EXISTS "{name}"')
+            self._db.execute(f"PRAGMA user_version = {STORE_VERSION}")
         self._db.executescript(_SCHEMA)
         # Counts the writes: pages that show live updates poll it.
         self.version = 0
@@ -262,6 +296,37 @@ class HistoryStore:
                            "ON CONFLICT (name) DO UPDATE SET record = excluded.record",
                            (name, sub.to_bytes().decode()))
 
+    def put_feed(self, url: str, value: bytes | None,
+                 position: tuple[str, int, int] | None = None) -> None:
+        """Apply a record of the fetcher's state topic (JSON: failures, last_error,
+        checked_at, ok_at, source); ValueError if it is not such a record."""
+        with self._transaction(position) as db:
+            if value is None:
+                db.execute("DELETE FROM feeds WHERE url = ?", (url,))
+                return
+            try:
+                state = orjson.loads(value)
+                row = (url, state.get("source"), state.get("checked_at"), state.get("ok_at"),
+                       int(state.get("failures") or 0), state.get("last_error"))
+            except (orjson.JSONDecodeError, AttributeError, TypeError, ValueError) as exc:
+                raise ValueError(f"not a feed state: {exc}") from None
+            db.execute("INSERT INTO feeds (url, source, checked_at, ok_at, failures, "
+                       "last_error) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (url) DO UPDATE "
+                       "SET source = excluded.source, checked_at = excluded.checked_at, "
+                       "ok_at = excluded.ok_at, failures = excluded.failures, "
+                       "last_error = excluded.last_error", row)
+
+    def feeds(self, now: float) -> list[FeedRow]:
+        """Every feed with its last poll, last error and items fetched in the 24 hours
+        before ``now``; the silent ones (fewest items, longest without news) first."""
+        rows = self._db.execute(
+            """SELECT f.*, (SELECT COUNT(*) FROM articles a WHERE a.feed_url = f.url
+                             AND a.fetched_at >= ?) AS items
+               FROM feeds f""", (now - 86_400,)).fetchall()
+        found = [FeedRow(r["url"], r["source"], r["checked_at"], r["ok_at"], r["failures"],
+                         r["last_error"], r["items"]) for r in rows]
+        return sorted(found, key=lambda f: (f.items_24h, f.ok_at or 0.0, f.url))
+
     def subscriptions(self) -> list[Subscription]:
         """Every subscription, by name."""
         return [Subscription.from_bytes(r[0]) for r in self._db.execute(
@@ -305,20 +370,20 @@ class HistoryStore:
                      story_id: str, kind: str, similarity: float | None) -> None:
         db.execute(
             """INSERT INTO articles (id, story_id, kind, title, body, url, source,
-                                     published_at, fetched_at, seen_at, similarity)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     published_at, fetched_at, seen_at, similarity, feed_url)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (id) DO UPDATE SET
                    story_id = excluded.story_id, kind = excluded.kind,
                    title = excluded.title, body = excluded.body, url = excluded.url,
                    source = excluded.source, published_at = excluded.published_at,
                    fetched_at = excluded.fetched_at, seen_at = excluded.seen_at,
-                   similarity = excluded.similarity
+                   similarity = excluded.similarity, feed_url = excluded.feed_url
                WHERE (articles.title, articles.body, articles.story_id, articles.kind)
                      IS NOT (excluded.title, excluded.body, excluded.story_id, excluded.kind)
             """,
             (article.id, story_id, kind, article.title, article.body, article.url,
              article.source, _ts(article.published_at), article.fetched_at.timestamp(),
-             article.order_time().timestamp(), similarity))
+             article.order_time().timestamp(), similarity, article.feed_url))
 
     def add_unique(self, article: UniqueArticle,
                    position: tuple[str, int, int] | None = None) -> None:

@@ -125,3 +125,13 @@ def test_the_event_stream_says_when_stories_change(client):
             if line.startswith("event:"):
                 assert line == "event: stories"
                 break
+
+
+def test_the_feeds_page_lists_each_feed_and_its_last_error(client):
+    import orjson
+
+    client.app.state.store.put_feed("https://radio-c.example/feed", orjson.dumps(
+        {"source": "Radio C", "checked_at": 1.0, "ok_at": None, "failures": 2,
+         "last_error": "HTTP 503 <from the server>"}))
+    page = signed_in(client).get("/feeds").text
+    assert "Radio C" in page and "HTTP 503 &lt;from the server&gt; (2 in a row)" in page

@@ -134,3 +134,40 @@ def test_prune_forgets_stories_whose_latest_copy_was_fetched_before_the_retentio
     assert store.prune((T0 + timedelta(hours=5)).timestamp()) == 1
     assert {i.article.id for i in store.stream()} == {"a1", "a2"}
     assert store.story("a3") is None
+
+
+def test_feeds_silent_ones_first_with_their_items_of_the_day(store):
+    import orjson
+
+    now = T0.timestamp() + 3600
+    store.put_feed("https://a.example/feed", orjson.dumps(
+        {"source": "Wire A", "checked_at": now - 60, "ok_at": now - 60, "failures": 0}))
+    store.put_feed("https://c.example/feed", orjson.dumps(
+        {"source": "Radio C", "checked_at": now - 60, "ok_at": now - 7200, "failures": 3,
+         "last_error": "HTTP 503", "seen": ["x"] * 3}))
+    store.add_classified(classified(1, "Story", "Text.").model_copy(
+        update={"feed_url": "https://a.example/feed"}))
+    feeds = store.feeds(now)
+    assert [(f.source, f.items_24h, f.last_error) for f in feeds] == [
+        ("Radio C", 0, "HTTP 503"), ("Wire A", 1, None)]
+    with pytest.raises(ValueError, match="not a feed state"):
+        store.put_feed("https://b.example/feed", b"[1, 2]")
+    store.put_feed("https://c.example/feed", None)
+    assert [f.source for f in store.feeds(now)] == ["Wire A"]
+
+
+def test_a_store_of_another_layout_is_rebuilt_from_the_topics(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "history.sqlite"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE articles (id TEXT PRIMARY KEY)")
+    old.execute("CREATE TABLE positions (topic TEXT, partition INTEGER, next_offset INTEGER)")
+    old.execute("INSERT INTO positions VALUES ('articles.unique', 0, 99)")
+    old.commit()
+    old.close()
+    store = HistoryStore(path)
+    assert store.next_offset("articles.unique", 0) is None  # read again from the start
+    store.add_classified(classified(1, "Story", "Text."))
+    assert store.count() == 1
+    store.close()

@@ -84,9 +84,20 @@ class AlertSummaryOut(_Out):
     channel: str
     delivered: int
     failed: int
+    retrying: int
     last_outcome: str
-    last_at: float
+    last_at: float | None
     last_error: str | None
+
+
+class FeedOut(_Out):
+    url: str
+    source: str | None
+    checked_at: float | None
+    ok_at: float | None
+    failures: int
+    last_error: str | None
+    items_24h: int
 
 
 class RuleTestIn(BaseModel):
@@ -206,8 +217,8 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
     @app.get("/api/alerts", response_model=list[AlertSummaryOut],
              dependencies=[Depends(authorised)])
     async def alerts() -> list[AlertSummaryOut]:
-        """Per subscription and channel: delivered, failed, the last outcome and the
-        reason of the last failure."""
+        """Per subscription and channel: delivered, failed, still being retried, the last
+        outcome and the reason of the last failure."""
         return [AlertSummaryOut.model_validate(a) for a in store.alert_summary()]
 
     async def write(name: str, value: bytes | None) -> None:
@@ -256,6 +267,12 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
         the notifier's own matcher, and how many per day."""
         since = time.time() - body.days * 86_400
         return RuleTestOut.model_validate(try_rule(body.rules, store.articles_since(since)))
+
+    @app.get("/api/feeds", response_model=list[FeedOut], dependencies=[Depends(authorised)])
+    async def feeds() -> list[FeedOut]:
+        """Each feed: items fetched in the last 24 hours, last fetch, last success, last
+        error; silent feeds first."""
+        return [FeedOut.model_validate(f) for f in store.feeds(time.time())]
 
     @app.get("/api/topics/trends", response_model=TrendsOut,
              dependencies=[Depends(authorised)])

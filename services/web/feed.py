@@ -1,5 +1,6 @@
-"""The web view's Kafka wiring: every partition of the stored public topics (and of the
-fetcher's state topic, for the feeds page) into the history store, on every replica,
+"""The web view's Kafka wiring: every partition of the stored public topics (and of two
+internal ones: the fetcher's state for the feeds page, the notifier's pending deliveries
+for the alerts still being retried) into the history store, on every replica,
 from where the store left off (the beginning when the store file is new); and the
 subscription records the pages write."""
 
@@ -14,10 +15,12 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from schemas.base import MessageDecodeError
 from schemas.topics import SUBSCRIPTIONS
 from services.fetcher.topics import STATE
+from services.notifier.topics import SERVICE as NOTIFIER
 from services.web.settings import Settings
 from services.web.store import STORED_TOPICS, HistoryStore
 from wirewatch.kafka import follow
 from wirewatch.logs import fields
+from wirewatch.topology import changelog
 
 __all__ = ["SubscriptionWriter", "keep_store"]
 
@@ -29,7 +32,8 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
                      ) -> None:
     """Apply the topics' records to the store until cancelled; forget stories older than
     the retention every hour."""
-    names = {settings.topic(name): name for name in (*STORED_TOPICS, STATE.name)}
+    pending = changelog(NOTIFIER, "pending", 1).name
+    names = {settings.topic(name): name for name in (*STORED_TOPICS, STATE.name, pending)}
     last_prune = 0.0
 
     def apply(record: ConsumerRecord[bytes, bytes]) -> None:
@@ -37,6 +41,10 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
         position = (record.topic, record.partition, record.offset)
         name = names[record.topic]
         try:
+            if name == pending:
+                store.put_pending((record.key or b"").decode(errors="replace"), record.value,
+                                  position)
+                return
             if name == STATE.name:
                 store.put_feed((record.key or b"").decode(errors="replace"), record.value,
                                position)

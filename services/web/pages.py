@@ -292,7 +292,7 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
         if session_of(request) is None:
             return to_signin(request)
         return render("alerts.html", request, summary=store.alert_summary(),
-                      recent=store.recent_alerts())
+                      recent=store.recent_alerts(), retrying=store.retrying())
 
     @app.get("/stories/{story_id}", response_class=HTMLResponse, include_in_schema=False)
     async def story(request: Request, story_id: str) -> Response:

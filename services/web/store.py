@@ -41,7 +41,7 @@ __all__ = ["AlertRow", "AlertSummary", "ArticleRow", "FeedRow", "HistoryStore", 
 STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSIFIED.name,
                  STORIES.name, ALERTS.name, SUBSCRIPTIONS.name)
 
-STORE_VERSION = 2  # the layout below; a file of another one is rebuilt
+STORE_VERSION = 3  # the layout below; a file of another one is rebuilt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -59,6 +59,16 @@ CREATE TABLE IF NOT EXISTS articles (
     feed_url TEXT
 );
 CREATE INDEX IF NOT EXISTS articles_feed ON articles (feed_url, fetched_at);
+CREATE TABLE IF NOT EXISTS retrying (  -- deliveries the notifier is still trying
+    story_id TEXT NOT NULL,
+    subscription_id TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_error TEXT,
+    due_at REAL NOT NULL,
+    title TEXT NOT NULL,
+    PRIMARY KEY (story_id, subscription_id, channel)
+);
 CREATE TABLE IF NOT EXISTS feeds (  -- the fetcher's state of each feed
     url TEXT PRIMARY KEY,
     source TEXT,
@@ -169,8 +179,9 @@ class AlertSummary:
     channel: str
     delivered: int
     failed: int
+    retrying: int
     last_outcome: str
-    last_at: float
+    last_at: float | None
     last_error: str | None
 
 
@@ -315,6 +326,34 @@ class HistoryStore:
                        "SET source = excluded.source, checked_at = excluded.checked_at, "
                        "ok_at = excluded.ok_at, failures = excluded.failures, "
                        "last_error = excluded.last_error", row)
+
+    def put_pending(self, story_id: str, value: bytes | None,
+                    position: tuple[str, int, int] | None = None) -> None:
+        """Apply a record of the notifier's pending deliveries (per story: the article
+        and its slots still to deliver); the slots tried at least once are *retrying*.
+        ValueError if it is not such a record."""
+        with self._transaction(position) as db:
+            db.execute("DELETE FROM retrying WHERE story_id = ?", (story_id,))
+            if value is None:
+                return
+            try:
+                pending = orjson.loads(value)
+                title = str(pending["article"].get("title", ""))
+                rows = [(story_id, str(slot["subscription"]), str(slot["channel"]),
+                         int(slot.get("attempts", 0)), slot.get("last_error"),
+                         float(slot["due_at"]), title)
+                        for slot in pending.get("slots", {}).values()
+                        if int(slot.get("attempts", 0)) > 0]
+            except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError,
+                    ValueError) as exc:
+                raise ValueError(f"not a pending-deliveries record: {exc}") from None
+            db.executemany("INSERT INTO retrying VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def retrying(self) -> list[dict[str, object]]:
+        """The deliveries still being tried: story, subscription, channel, attempts, last
+        error, next try."""
+        return [dict(r) for r in self._db.execute(
+            "SELECT * FROM retrying ORDER BY due_at, subscription_id, channel")]
 
     def feeds(self, now: float) -> list[FeedRow]:
         """Every feed with its last poll, last error and items fetched in the 24 hours
@@ -516,8 +555,8 @@ class HistoryStore:
         return view
 
     def alert_summary(self) -> list[AlertSummary]:
-        """Per subscription and channel: alerts delivered and failed, the last outcome,
-        and the reason of the last failure."""
+        """Per subscription and channel: alerts delivered and failed, deliveries still
+        being retried, the last outcome, and the reason of the last failure."""
         rows = self._db.execute(
             """SELECT subscription_id, channel,
                       SUM(outcome = 'delivered') AS delivered,
@@ -531,10 +570,22 @@ class HistoryStore:
                        WHERE a3.subscription_id = a.subscription_id
                          AND a3.channel = a.channel AND a3.outcome = 'failed'
                        ORDER BY a3.created_at DESC LIMIT 1) AS last_error
-               FROM alerts a GROUP BY subscription_id, channel
-               ORDER BY subscription_id, channel""").fetchall()
-        return [AlertSummary(r["subscription_id"], r["channel"], r["delivered"], r["failed"],
-                             r["last_outcome"], r["last_at"], r["last_error"]) for r in rows]
+               FROM alerts a GROUP BY subscription_id, channel""").fetchall()
+        found = {(r["subscription_id"], r["channel"]): AlertSummary(
+            r["subscription_id"], r["channel"], r["delivered"], r["failed"], 0,
+            r["last_outcome"], r["last_at"], r["last_error"]) for r in rows}
+        for r in self._db.execute(
+                "SELECT subscription_id, channel, COUNT(*) AS n, MAX(last_error) AS error "
+                "FROM retrying GROUP BY subscription_id, channel"):
+            key = (r["subscription_id"], r["channel"])
+            known = found.get(key)
+            found[key] = AlertSummary(
+                key[0], key[1], known.delivered if known else 0,
+                known.failed if known else 0, r["n"],
+                known.last_outcome if known else "retrying",
+                known.last_at if known else None,
+                (known.last_error if known and known.last_error else r["error"]))
+        return [found[k] for k in sorted(found)]
 
     def recent_alerts(self, limit: int = 100) -> list[tuple[AlertRow, str, str]]:
         """The latest alerts, newest first, each with its story id and headline."""

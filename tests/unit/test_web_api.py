@@ -131,3 +131,27 @@ def test_topic_trends_count_stories_per_topic_per_bucket():
         assert '<a href="/?topic=energy">energy</a></td><td>2</td>' in page
         assert client.get("/static/vendor/uPlot.iife.min.js").status_code == 200
     store.close()
+
+
+def test_deliveries_being_retried_show_from_the_notifiers_pending_record():
+    import orjson
+
+    from services.notifier.deliveries import PendingSlot, PendingStory
+
+    store = HistoryStore(":memory:")
+    article = classified(1, "Port hit", "Missiles hit silos.")
+    pending = PendingStory(article, slots={
+        "desk/slack": PendingSlot("desk", "slack", ["keywords: port"], 10.0, 99.0,
+                                  attempts=3, last_error="slack: HTTP 503"),
+        "desk/email": PendingSlot("desk", "email", ["keywords: port"], 10.0, 10.0)})
+    store.put_pending("a1", orjson.dumps(pending.to_json()))
+    with TestClient(create_app(store, TOKEN)) as client:
+        (summary,) = client.get("/api/alerts", headers=AUTH).json()
+        assert (summary["subscription_id"], summary["channel"], summary["retrying"],
+                summary["last_error"]) == ("desk", "slack", 1, "slack: HTTP 503")
+        client.post("/signin", data={"token": TOKEN})
+        assert "3 attempt(s)" in client.get("/alerts").text
+        store.put_pending("a1", None)  # delivered or given up: no longer retrying
+        assert client.get("/api/alerts", headers=AUTH).json() == []
+        assert client.get("/api/feeds", headers=AUTH).json() == []
+    store.close()

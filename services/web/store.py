@@ -535,17 +535,22 @@ class HistoryStore:
         return found
 
     def story(self, story_id: str) -> StoryView | None:
-        """The story's first copy, its copies in order of publication, its topics and
-        the alerts it caused; None if the store has no copy of it."""
+        """The story's origin (the copy published first, as its ``stories`` record
+        names it; else the first copy dedup read), the other copies in order of
+        publication, its topics and the alerts it caused; None if the store has no copy
+        of it."""
         rows = self._db.execute(
             "SELECT * FROM articles WHERE story_id = ? ORDER BY seen_at, id",
             (story_id,)).fetchall()
-        origin = next((r for r in rows if r["kind"] == "unique"), None)
-        if origin is None:
+        first = next((r for r in rows if r["kind"] == "unique"), None)
+        if first is None:
             return None
+        trail = self._db.execute("SELECT origin_id FROM stories WHERE story_id = ?",
+                                 (story_id,)).fetchone()
+        origin = next((r for r in rows if trail and r["id"] == trail[0]), first)
         view = StoryView(self._article(origin),
-                         [self._article(r) for r in rows if r["kind"] == "copy"])
-        view.topics = self._topics_of([origin["id"]]).get(origin["id"], [])
+                         [self._article(r) for r in rows if r["id"] != origin["id"]])
+        view.topics = self._topics_of([first["id"]]).get(first["id"], [])
         view.alerts = [
             AlertRow(r["subscription_id"], r["channel"], r["outcome"], r["attempts"],
                      r["error"], orjson.loads(r["reasons"]), r["created_at"])

@@ -171,3 +171,18 @@ def test_a_store_of_another_layout_is_rebuilt_from_the_topics(tmp_path):
     store.add_classified(classified(1, "Story", "Text."))
     assert store.count() == 1
     store.close()
+
+
+def test_the_story_names_as_origin_the_copy_its_trail_says_was_published_first(store):
+    first_read = classified(1, "Strike", "Missiles hit grain silos.", hours=2)
+    earlier = copy_of(first_read, 1, "Daily B", -1)  # published an hour before it
+    store.add_classified(first_read)
+    store.add_copy(earlier)
+    view = store.story("a1")
+    assert view is not None and view.origin.id == "a1"  # no trail yet: the first read
+    story = trail(first_read, [earlier]).model_copy(update={"origin": trail(
+        first_read, [earlier]).copies[0].model_copy(update={"similarity": 1.0})})
+    store.add_story(story)
+    view = store.story("a1")
+    assert view is not None
+    assert view.origin.id == "c1" and [c.id for c in view.copies] == ["a1"]

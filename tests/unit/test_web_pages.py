@@ -50,8 +50,10 @@ def test_a_wrong_token_is_refused_and_a_right_one_signs_in(client):
     assert "httponly" in cookie and "samesite=strict" in cookie
 
 
-def test_sign_in_never_redirects_to_another_site(client):
-    response = client.post("/signin", data={"token": TOKEN, "next": "//evil.example/x"})
+@pytest.mark.parametrize("target", ["//evil.example/x", "/\\evil.example/x",
+                                    "https://evil.example/x"])
+def test_sign_in_never_redirects_to_another_site(client, target):
+    response = client.post("/signin", data={"token": TOKEN, "next": target})
     assert response.headers["location"] == "/"
 
 

@@ -128,7 +128,7 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
             return render("signin.html", request, status=401, next=next,
                           error="That is not the access token.")
         # Only a path of this site: never a redirect to another one ("//host" and
-        # "/\\host" are other sites to a browser).
+        # "/\host" are other sites to a browser).
         target = next if next.startswith("/") and next[1:2] not in ("/", "\\") else "/"
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(COOKIE, make_session(token, time.time()), httponly=True,

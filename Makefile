@@ -23,7 +23,6 @@ $(MODEL): $(STAMP) data/topics/articles.jsonl data/topics/labels/adjudicated.jso
 setup: $(STAMP) $(MODEL)
 	scripts/kafka.sh fetch
 	@command -v docker-compose >/dev/null || scripts/install-compose.sh
-	@command -v chromedriver >/dev/null || scripts/install-browser.sh
 
 kafka-start: setup
 	scripts/kafka.sh start
@@ -32,7 +31,8 @@ kafka-start: setup
 kafka-stop:
 	scripts/kafka.sh stop
 
-## Run the demo pipeline: broker, topics, four services, local feeds, Slack and SMTP.
+## Run the demo pipeline: broker, topics, four services and the web view, local feeds,
+## Slack and SMTP.
 # A broker the demo started is stopped again at the end; one already running is left alone.
 demo: setup
 	@if scripts/kafka.sh status >/dev/null 2>&1; then own=0; else own=1; fi; \
@@ -41,6 +41,7 @@ demo: setup
 
 ## Lint and types, unit tests, then integration tests on the real broker.
 test: kafka-start lint
+	@command -v chromedriver >/dev/null || scripts/install-browser.sh
 	$(BIN)/wirewatch export-schemas --check
 	WIREWATCH_REQUIRE_COMPOSE=1 $(BIN)/pytest tests/unit -q
 	$(BIN)/pytest tests/integration -q

@@ -69,7 +69,7 @@ def _raw(id_: str, source: str, title: str, body: str) -> tuple[bytes, bytes]:
 def browser(request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver_path:
-        pytest.fail("chromium and chromium-driver are not installed; `make setup` installs "
+        pytest.fail("chromium and chromium-driver are not installed; `make test` installs "
                     "them (scripts/install-browser.sh)")
     options = webdriver.ChromeOptions()
     options.binary_location = binary

@@ -1,8 +1,10 @@
-"""aiokafka helpers for the CLI, the fetcher and the tests: a producer and a topic reader."""
+"""aiokafka helpers for the services, the CLI and the tests: a producer, topic readers,
+and a follower that reads whole topics outside any consumer group."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
@@ -10,8 +12,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
+from wirewatch.logs import fields
+
 __all__ = ["admin", "consume", "follow", "group_assignment", "producer", "read_partition",
            "read_table", "read_topic"]
+
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -143,7 +149,9 @@ async def _all_partitions(consumer: AIOKafkaConsumer, topic: str,
     """The topic's partitions, once it exists; LookupError if it does not within
     ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
-    deadline = None if timeout is None else loop.time() + timeout
+    started = loop.time()
+    deadline = None if timeout is None else started + timeout
+    warned = False
     while True:
         await consumer.topics()  # refreshes the metadata
         partitions = consumer.partitions_for_topic(topic)
@@ -151,6 +159,10 @@ async def _all_partitions(consumer: AIOKafkaConsumer, topic: str,
             return [TopicPartition(topic, p) for p in sorted(partitions)]
         if deadline is not None and loop.time() > deadline:
             raise LookupError(f"topic {topic!r} does not exist (run `wirewatch create-topics`)")
+        if not warned and loop.time() - started > 10:
+            warned = True
+            log.warning("waiting for a topic that does not exist; run `wirewatch "
+                        "create-topics`", extra=fields(topic=topic))
         await asyncio.sleep(0.5)
 
 

@@ -1,7 +1,8 @@
 """The web view's HTTP side: the JSON API over the history store (FastAPI), and the
 pages (``services.web.pages``).
 
-Every route but ``/healthz`` needs the access token (``Authorization: Bearer <token>``).
+Every route but ``/healthz`` needs the access token (``Authorization: Bearer <token>``);
+the API's reads also take a signed-in browser's session, for the pages' own scripts.
 Responses forbid inline script and framing (Content-Security-Policy); the API documents
 itself as OpenAPI at ``/api/openapi.json`` (behind the token; no documentation page is
 served, since its scripts would come from a CDN).
@@ -23,8 +24,8 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.subscription import Rules, Subscription, mask_webhook
-from services.web.auth import matches
-from services.web.pages import Writer, add_pages
+from services.web.auth import matches, valid_session
+from services.web.pages import COOKIE, Writer, add_pages
 from services.web.rules import try_rule
 from services.web.store import HistoryStore
 
@@ -170,11 +171,17 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
     app = FastAPI(title="wirewatch", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
     app.state.store = store
-    def authorised(credentials: Annotated[HTTPAuthorizationCredentials | None,
-                                          Depends(_BEARER)]) -> None:
-        if credentials is None or not matches(credentials.credentials, token):
-            raise HTTPException(401, "a valid access token is needed",
-                                headers={"WWW-Authenticate": "Bearer"})
+    def authorised(request: Request, credentials: Annotated[
+            HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        if credentials is not None and matches(credentials.credentials, token):
+            return
+        # The pages' own scripts read the API with the browser's session; only reads,
+        # so that no cross-site form can change anything with a cookie.
+        if request.method == "GET" and valid_session(request.cookies.get(COOKIE), token,
+                                                     time.time()):
+            return
+        raise HTTPException(401, "a valid access token is needed",
+                            headers={"WWW-Authenticate": "Bearer"})
 
     @app.middleware("http")
     async def security_headers(request: Request,

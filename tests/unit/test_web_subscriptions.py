@@ -136,3 +136,12 @@ def test_highlighting_knows_the_spellings():
     assert [p for p, hit in parts if hit] == ["Kiev"]
     trial = try_rule(Rules(keywords=["Odesa"]), [])
     assert trial.articles == 0 and trial.matches == []
+
+
+def test_a_signed_in_browser_may_read_the_api_but_not_write_with_its_cookie(client):
+    signed_in(client)
+    assert client.get("/api/stories").status_code == 200
+    assert client.get("/api/topics/trends").status_code == 200
+    assert client.post("/api/subscriptions", json=body()).status_code == 401
+    assert client.delete("/api/subscriptions/desk").status_code == 401
+    assert client.written == []

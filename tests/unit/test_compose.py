@@ -124,3 +124,25 @@ def test_the_image_copies_what_the_services_need() -> None:
     assert "wirewatch train-topics" in dockerfile  # the classifier's model is built in
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert not {"schemas", "services", "wirewatch"} & set(ignored)
+
+
+def test_the_packaged_web_view_carries_its_templates_and_static_files() -> None:
+    # The image installs the project as a package: every file the pages need must be
+    # package data, not only present in the source tree.
+    import tomllib
+    from pathlib import PurePosixPath
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())[
+        "tool"]["setuptools"]["package-data"]["services"]
+    web = ROOT / "services"
+    needed = [p.relative_to(web).as_posix() for p in (web / "web").rglob("*")
+              if p.is_file() and p.parent.name in ("templates", "static", "vendor")]
+    assert needed
+
+    def matches(name: str, pattern: str) -> bool:
+        # As setuptools reads them: a "*" never crosses a "/".
+        path, glob = PurePosixPath(name), PurePosixPath(pattern)
+        return len(path.parts) == len(glob.parts) and path.match(pattern)
+
+    missing = [n for n in needed if not any(matches(n, pattern) for pattern in declared)]
+    assert missing == []

@@ -41,6 +41,7 @@ Writer = Callable[[str, bytes | None], Awaitable[None]]
 COOKIE = "wirewatch_session"
 LIVE_POLL = 0.5  # s between looks at the store for news, per open page
 HEARTBEAT = 15.0  # s between comments that keep an idle event stream open
+READ_BACK = 5.0  # s a page that wrote a subscription waits to see it in the store
 _TEMPLATES = Path(__file__).parent / "templates"
 
 
@@ -187,6 +188,14 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
         return StreamingResponse(changes(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
+    async def read_back(name: str, expected: Subscription | None) -> None:
+        # The store learns of a change when the feed reads it back from the topic,
+        # milliseconds later: the page the browser is sent to must already show it.
+        for _ in range(int(READ_BACK / 0.02)):
+            if store.subscription(name) == expected:
+                return
+            await asyncio.sleep(0.02)
+
     def forbidden() -> HTMLResponse:
         return HTMLResponse("This form has expired; reload the page.", status_code=403)
 
@@ -240,6 +249,7 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
             return subscriptions_page(request, status=503, form=form, editing=current,
                                       errors=["this web view cannot write subscriptions"])
         await writer(sub.name, sub.to_bytes())
+        await read_back(sub.name, sub)
         return RedirectResponse(f"/subscriptions?saved={quote(sub.name)}", status_code=303)
 
     @app.post("/subscriptions/{name}/delete", include_in_schema=False)
@@ -252,6 +262,7 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
             return forbidden()
         if writer is not None and store.subscription(name) is not None:
             await writer(name, None)
+            await read_back(name, None)
         return RedirectResponse("/subscriptions", status_code=303)
 
     @app.post("/subscriptions/{name}/mute", include_in_schema=False)
@@ -268,6 +279,7 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
             changed = Subscription.model_validate(
                 {**current.model_dump(mode="json"), "muted_until": until})
             await writer(name, changed.to_bytes())
+            await read_back(name, changed)
         return RedirectResponse("/subscriptions", status_code=303)
 
     @app.get("/topics", response_class=HTMLResponse, include_in_schema=False)

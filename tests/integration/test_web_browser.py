@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -110,7 +111,10 @@ async def test_a_story_appears_live_opens_with_its_copy_and_hostile_text_stays_t
     pipeline = make_pipeline({"WEB_PORT": str(port), "WEB_TOKEN": TOKEN,
                               "NOTIFIER_SMTP_PORT": str(smtp.port)})
     pipeline.start(only=("dedup", "classifier", "notifier", "web"))
-    wait = WebDriverWait(browser, 90, poll_frequency=0.2)
+    # A click that loads a page leaves the old page's elements stale for a moment: a
+    # wait looks again rather than fail on one.
+    wait = WebDriverWait(browser, 90, poll_frequency=0.2, ignored_exceptions=(
+        NoSuchElementException, StaleElementReferenceException))
 
     await _listening(f"{base}/healthz")
     # Signing in through the form brings the browser back to the page it asked for.
@@ -161,7 +165,8 @@ async def test_a_story_appears_live_opens_with_its_copy_and_hostile_text_stays_t
     form = browser.find_element(By.ID, "subscription-form")
     form.find_element(By.NAME, "slack").send_keys(slack.url("danube"))  # never echoed
     browser.find_element(By.ID, "save").click()
-    wait.until(lambda d: "danube-ports" in d.find_element(By.ID, "subscriptions").text)
+    wait.until(lambda d: "saved=danube-ports" in d.current_url)
+    assert "danube-ports" in browser.find_element(By.ID, "subscriptions").text
     assert "/hooks/danube" not in browser.page_source  # the webhook is shown masked
 
     logs = [p.log_path for p in pipeline.of("notifier")]

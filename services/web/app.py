@@ -27,7 +27,7 @@ from schemas.subscription import Rules, Subscription, mask_webhook
 from services.web.auth import matches, valid_session
 from services.web.pages import COOKIE, Writer, add_pages
 from services.web.rules import try_rule
-from services.web.store import HistoryStore
+from services.web.store import TREND_WINDOWS, HistoryStore
 
 __all__ = ["SECURITY_HEADERS", "create_app", "masked"]
 
@@ -134,10 +134,6 @@ class TrendsOut(BaseModel):
     series: dict[str, list[int]] = Field(description="Stories per bucket, per topic.")
 
 
-WINDOWS = {"24h": (86_400, "hour"), "7d": (7 * 86_400, "hour"), "30d": (30 * 86_400, "day")}
-BUCKETS = {"hour": 3600.0, "day": 86_400.0}
-
-
 class StoryOut(_Out):
     origin: ArticleOut
     copies: list[ArticleOut]
@@ -171,6 +167,7 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
     app = FastAPI(title="wirewatch", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
     app.state.store = store
+
     def authorised(request: Request, credentials: Annotated[
             HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if credentials is not None and matches(credentials.credentials, token):
@@ -285,9 +282,10 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
              dependencies=[Depends(authorised)])
     async def trends(window: Literal["24h", "7d", "30d"] = "7d") -> TrendsOut:
         """Stories per topic per hour (24h, 7d) or day (30d) over the window."""
-        seconds, bucket = WINDOWS[window]
-        starts, series = store.trends(time.time() - seconds, BUCKETS[bucket])
-        return TrendsOut(bucket=bucket, starts=starts, series=series)
+        span, bucket = TREND_WINDOWS[window]
+        starts, series = store.trends(time.time() - span, bucket)
+        return TrendsOut(bucket="hour" if bucket == 3600 else "day", starts=starts,
+                         series=series)
 
     add_pages(app, store, token, writer)
     app.mount("/static", StaticFiles(directory=Path(__file__).parent / "static"),

@@ -31,7 +31,7 @@ from services.web.auth import (
     valid_session,
 )
 from services.web.rules import try_rule
-from services.web.store import HistoryStore
+from services.web.store import TREND_WINDOWS, HistoryStore
 
 __all__ = ["COOKIE", "LIVE_POLL", "Writer", "add_pages", "form_subscription"]
 
@@ -286,9 +286,8 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
     async def topics(request: Request, window: str = "7d") -> Response:
         if session_of(request) is None:
             return to_signin(request)
-        span, bucket = {"24h": (86_400, 3600), "30d": (30 * 86_400, 86_400)}.get(
-            window, (7 * 86_400, 3600))
-        window = window if window in ("24h", "30d") else "7d"
+        window = window if window in TREND_WINDOWS else "7d"
+        span, bucket = TREND_WINDOWS[window]
         starts, series = store.trends(time.time() - span, bucket)
         totals = {topic: sum(counts) for topic, counts in series.items()}
         return render("topics.html", request, window=window, totals=totals,

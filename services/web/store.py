@@ -35,11 +35,15 @@ from schemas.topics import (
 )
 from wirewatch.text import words
 
-__all__ = ["AlertRow", "AlertSummary", "ArticleRow", "FeedRow", "HistoryStore", "StoryView",
-           "StreamItem", "TopicRow"]
+__all__ = ["TREND_WINDOWS", "AlertRow", "AlertSummary", "ArticleRow", "FeedRow", "HistoryStore",
+           "StoryView", "StreamItem", "TopicRow"]
 
 STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSIFIED.name,
                  STORIES.name, ALERTS.name, SUBSCRIPTIONS.name)
+
+# The trend windows the pages offer: name -> (span, bucket), in seconds.
+TREND_WINDOWS: dict[str, tuple[float, float]] = {
+    "24h": (86_400.0, 3600.0), "7d": (7 * 86_400.0, 3600.0), "30d": (30 * 86_400.0, 86_400.0)}
 
 STORE_VERSION = 3  # the layout below; a file of another one is rebuilt
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import sys
 import time
 from collections import Counter
@@ -18,7 +17,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from devrig.localrig import SERVICES, FeedServer, Pipeline, SlackReceiver, SmtpSink
+from devrig.localrig import SERVICES, FeedServer, Pipeline, SlackReceiver, SmtpSink, free_port
 from schemas.alert import Alert
 from schemas.article_classified import ClassifiedArticle
 from schemas.article_duplicate import DuplicateArticle
@@ -61,7 +60,7 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     await publish_subscriptions(bootstrap, namespace + SUBSCRIPTIONS.name,
                                 load_subscriptions(ROOT / "config" / "subscriptions.demo.yaml"))
     feeds, slack, smtp = FeedServer(), SlackReceiver(), SmtpSink()
-    web_port, web_token = _free_port(), secrets.token_urlsafe(16)
+    web_port, web_token = free_port(), secrets.token_urlsafe(16)
     await feeds.start()
     await slack.start()
     smtp.start()
@@ -183,12 +182,6 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
     ok = counts["alert-delivered"] >= expected_alerts
     print("demo finished" if ok else "demo did not see every expected alert; see the logs")
     return 0 if ok else 1
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _web_stories(port: int, token: str, expected: int, timeout: float = 15.0) -> str:

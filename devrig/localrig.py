@@ -32,7 +32,14 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 
 __all__ = ["FeedServer", "LoopbackHttp", "ServiceProcess", "SlackReceiver", "SmtpSink",
-           "gzip_bomb", "peak_rss_mb"]
+           "free_port", "gzip_bomb", "peak_rss_mb"]
+
+
+def free_port() -> int:
+    """A TCP port free on loopback now (for a server started right after)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def peak_rss_mb(pid: int | str = "self") -> float | None:

@@ -17,7 +17,7 @@ from schemas.base import MessageDecodeError
 from schemas.subscription import Subscription, mask_webhook
 from wirewatch.kafka import producer, read_table
 
-__all__ = ["Problem", "Snapshot", "delete", "mask", "parse_duration", "publish", "read",
+__all__ = ["Problem", "Snapshot", "delete", "parse_duration", "publish", "read",
            "set_muted", "summary", "to_yaml"]
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -106,16 +106,11 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2)])
 
 
-def mask(secret: str) -> str:
-    """A webhook URL shown without its secret path; a ``${VAR}`` as written."""
-    return mask_webhook(secret)
-
-
 def summary(sub: Subscription, now: datetime) -> str:
     """One line for ``list``: channels (webhooks masked), rule, owner, mute."""
     channels = []
     if sub.channels.slack is not None:
-        channels.append(f"slack {mask(sub.channels.slack.get_secret_value())}")
+        channels.append(f"slack {mask_webhook(sub.channels.slack.get_secret_value())}")
     if sub.channels.email is not None:
         channels.append(f"email {sub.channels.email}")
     rules = sub.rules

@@ -4,21 +4,15 @@ API, and a restarted replica reads on from its store."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from devrig.localrig import free_port
 from tests.integration.conftest import publish
 from tests.unit.test_web_store import classified, copy_of, trail
 
 TOKEN = "integration-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _get(url: str, until, timeout: float = 60) -> object:
@@ -36,7 +30,7 @@ async def _get(url: str, until, timeout: float = 60) -> object:
 
 async def test_published_stories_show_in_the_api_and_survive_a_restart(
         namespace, bootstrap, make_pipeline, tmp_path):
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipeline = make_pipeline({"WEB_PORT": str(port), "WEB_TOKEN": TOKEN})
     # Fetched now: the store keeps what was fetched in the last WEB_RETENTION_DAYS.

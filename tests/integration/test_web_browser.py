@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -22,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from devrig.localrig import free_port
 from schemas.article_raw import RawArticle
 from tests.integration.conftest import ROOT, publish
 
@@ -51,12 +51,6 @@ FERRY_STORY = (
     "kilometres, and the customs service added staff at the checkpoint to clear them "
     "faster. The operator said a second vessel would join the route next month."
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _raw(id_: str, source: str, title: str, body: str) -> tuple[bytes, bytes]:
@@ -106,7 +100,7 @@ def _stream_text(driver: WebDriver) -> str:
 async def test_a_story_appears_live_opens_with_its_copy_and_hostile_text_stays_text(
         namespace, bootstrap, make_pipeline, browser, servers):
     _, slack, smtp = servers
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     pipeline = make_pipeline({"WEB_PORT": str(port), "WEB_TOKEN": TOKEN,
                               "NOTIFIER_SMTP_PORT": str(smtp.port)})

@@ -9,11 +9,11 @@ import yaml
 
 from schemas.article_classified import ClassifiedArticle
 from schemas.base import MessageDecodeError
-from schemas.subscription import Subscription
+from schemas.subscription import Subscription, mask_webhook
 from services.notifier.index import SubscriptionIndex
 from services.notifier.live import apply_record
 from services.notifier.subscriptions import SubscriptionError, parse_subscriptions, resolve
-from wirewatch_cli.subscriptions import mask, parse_duration, summary, to_yaml
+from wirewatch_cli.subscriptions import parse_duration, summary, to_yaml
 
 HOOK = "https://hooks.example/T/B/very-secret"
 
@@ -126,7 +126,7 @@ def test_list_masks_webhooks_and_shows_mutes():
     assert "very-secret" not in line and "https://hooks.example/…" in line
     assert "muted until 2026-03-01T12:00:00+00:00" in line
     assert "muted" not in summary(sub, datetime(2026, 3, 2, tzinfo=UTC))
-    assert mask("${DESK_HOOK}") == "${DESK_HOOK}"
+    assert mask_webhook("${DESK_HOOK}") == "${DESK_HOOK}"
 
 
 def test_durations():

@@ -1,9 +1,9 @@
 """The trained topic model: loading its artefact and tagging articles. Pure, no Kafka.
 
-One linear model per topic scores the article as a whole and each of its passages (a
-paragraph, or three sentences of a long one). The taxonomy asks for a topic that is "the
-main subject of at least one paragraph": the best passage's score carries that, the
-whole article's score the rest. A calibration fitted on held-out folds turns the two
+Per topic, one linear model scores the article as a whole and another each of its
+passages (a paragraph, or three sentences of a long one). The taxonomy asks for a topic
+that is "the main subject of at least one paragraph": the best passage's score carries
+that, the whole article's score the rest. A calibration fitted on held-out folds turns the two
 into a probability, and a per-topic threshold chosen on those folds decides the tag.
 Evidence comes from the same arithmetic: the sentences and terms whose weights added
 most to the topic's score.
@@ -24,7 +24,7 @@ from services.classifier.features import Featurizer, Sentence, TfIdf
 __all__ = ["DEFAULT_MODEL_PATH", "ModelError", "TopicModel", "TopicScores"]
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("model") / "topics.npz"
-FORMAT = 1
+FORMAT = 2
 _EVIDENCE_CHARS = 300
 
 
@@ -51,8 +51,10 @@ class TopicModel:
     version: str
     topics: tuple[str, ...]
     tfidf: TfIdf
-    coef: np.ndarray  # (features, topics)
+    coef: np.ndarray  # (features, topics): the whole article's weights
     intercept: np.ndarray  # (topics,)
+    passage_coef: np.ndarray  # (features, topics): a passage's weights
+    passage_intercept: np.ndarray  # (topics,)
     calibration: np.ndarray  # (topics, 3): weight of document score, of best passage, bias
     thresholds: np.ndarray  # (topics,)
     featurizer: Featurizer
@@ -88,9 +90,11 @@ class TopicModel:
         weights *= self._idf[features]
         norms = np.linalg.norm(weights, axis=1, keepdims=True)
         np.divide(weights, norms, out=weights, where=norms > 0)
-        raw = weights @ self.coef[features] + self.intercept
-        doc = raw[0]
-        best = raw[1:].max(axis=0) if len(passages) else doc
+        doc = weights[0] @ self.coef[features] + self.intercept
+        if len(passages):
+            best = (weights[1:] @ self.passage_coef[features] + self.passage_intercept).max(axis=0)
+        else:
+            best = doc
         return TopicScores(self.calibrate(doc, best), sentences, features, counts, weights[0])
 
     def calibrate(self, doc: np.ndarray, best: np.ndarray) -> np.ndarray:
@@ -165,6 +169,8 @@ class TopicModel:
                 idf=np.asarray(self.tfidf.idf, dtype=np.float64),
                 coef=self.coef.astype(np.float32),
                 intercept=self.intercept.astype(np.float64),
+                passage_coef=self.passage_coef.astype(np.float32),
+                passage_intercept=self.passage_intercept.astype(np.float64),
                 calibration=self.calibration.astype(np.float64),
                 thresholds=self.thresholds.astype(np.float64),
             )
@@ -179,7 +185,8 @@ class TopicModel:
             with np.load(path, allow_pickle=False) as data:
                 header = orjson.loads(data["header"].tobytes())
                 names = data["vocabulary"].tobytes().decode().split("\n")
-                arrays = {k: data[k] for k in ("idf", "coef", "intercept", "calibration",
+                arrays = {k: data[k] for k in ("idf", "coef", "intercept", "passage_coef",
+                                               "passage_intercept", "calibration",
                                                "thresholds")}
         except (OSError, ValueError, KeyError, orjson.JSONDecodeError) as exc:
             raise ModelError(f"{path}: not a topic model artefact ({exc})") from exc
@@ -188,7 +195,8 @@ class TopicModel:
                              f"reads {FORMAT}; rebuild it with `wirewatch train-topics`")
         topics = tuple(header["topics"])
         shapes = {"idf": (len(names),), "coef": (len(names), len(topics)),
-                  "intercept": (len(topics),), "calibration": (len(topics), 3),
+                  "intercept": (len(topics),), "passage_coef": (len(names), len(topics)),
+                  "passage_intercept": (len(topics),), "calibration": (len(topics), 3),
                   "thresholds": (len(topics),)}
         for key, shape in shapes.items():
             if arrays[key].shape != shape:
@@ -197,6 +205,7 @@ class TopicModel:
         tfidf = TfIdf(tuple(names), tuple(arrays["idf"].tolist()))
         return cls(header["name"], header["version"], topics, tfidf,
                    arrays["coef"].astype(np.float64), arrays["intercept"],
+                   arrays["passage_coef"].astype(np.float64), arrays["passage_intercept"],
                    arrays["calibration"], arrays["thresholds"],
                    Featurizer.from_json(header["featurizer"]), header.get("meta", {}))
 

@@ -55,6 +55,7 @@ MODEL_NAME = "wirewatch-topics"
 FEATURIZER = Featurizer(frozenset(ENGLISH_STOP_WORDS) | {"s", "t", "said", "says"},
                         stem=True, window=3)
 FOLDS = 5
+PASSAGE_ROUNDS = 2
 _THRESHOLDS = np.round(np.arange(0.15, 0.855, 0.01), 2)
 
 
@@ -67,6 +68,10 @@ class Approach:
     c: float = 4.0  # inverse regularisation strength of the per-topic logistic regressions
     passages: bool = True  # calibrate with the best passage's score too
     lexicon: bool = False  # add the hand-written lexicon's topic scores as features
+    # Passage weights of their own, learnt from the articles' labels (see _fit_passages);
+    # otherwise passages are scored with the whole-article weights.
+    passage_model: bool = False
+    passage_c: float = 4.0
 
 
 APPROACHES: dict[str, Approach] = {a.name: a for a in (
@@ -76,11 +81,15 @@ APPROACHES: dict[str, Approach] = {a.name: a for a in (
              "and its best passage's score"),
     Approach("tfidf-lexicon-lr", "tf-idf plus the hand-written lexicon's ten topic scores "
              "as features, on the whole article", passages=False, lexicon=True),
+    Approach("tfidf-lr-passage-model", "whole-article weights plus passage weights of "
+             "their own (learnt from the article labels: a labelled topic's best passage "
+             "against every passage of articles without it), calibrated on both scores",
+             passage_model=True),
 )}
 
 # What `wirewatch train-topics` builds: the best on the validation split
 # (`wirewatch train-topics --compare` measures them all again).
-CHOSEN = replace(APPROACHES["tfidf-lr-passages"], c=16.0)
+CHOSEN = replace(APPROACHES["tfidf-lr-passage-model"], c=16.0)
 
 
 @dataclass
@@ -132,6 +141,8 @@ class _Linear:
     coef: np.ndarray  # (features [+ lexicon topics], topics)
     intercept: np.ndarray
     approach: Approach
+    passage_coef: np.ndarray | None = None  # (features, topics), when passages have their own
+    passage_intercept: np.ndarray | None = None
 
     def scores(self, parsed: Sequence[Parsed]) -> tuple[np.ndarray, np.ndarray]:
         """Document scores and best passage scores, (articles, topics) each."""
@@ -146,12 +157,60 @@ class _Linear:
             bags = [bag for p in parsed for bag in p.passage_features]
             owner = np.repeat(np.arange(len(parsed)), [len(p.passage_features) for p in parsed])
             if bags:
-                per_passage = _matrix(self.tfidf, bags) @ self.coef[:n_text] + self.intercept
+                coef, intercept = self.passage_weights()
+                per_passage = _matrix(self.tfidf, bags) @ coef + intercept
                 best = np.full_like(doc, -np.inf)
                 np.maximum.at(best, owner, per_passage)
                 empty = ~np.isfinite(best[:, 0])
                 best[empty] = doc[empty]
         return np.asarray(doc), np.asarray(best)
+
+    def passage_weights(self) -> tuple[np.ndarray, np.ndarray]:
+        """The weights passages are scored with."""
+        if self.passage_coef is not None and self.passage_intercept is not None:
+            return self.passage_coef, self.passage_intercept
+        return self.coef[:len(self.tfidf.features)], self.intercept
+
+
+def _topic_lr(c: float) -> LogisticRegression:
+    return LogisticRegression(C=c, solver="liblinear", class_weight="balanced",
+                              max_iter=1000, random_state=0)
+
+
+def _fit_passages(tfidf: TfIdf, parsed: Sequence[Parsed], y: np.ndarray,
+                  doc_coef: np.ndarray, doc_intercept: np.ndarray, c: float,
+                  rounds: int = PASSAGE_ROUNDS) -> tuple[np.ndarray, np.ndarray]:
+    """Passage weights learnt from article labels (multiple-instance learning).
+
+    A labelled topic is the subject of at least one passage, but nobody said which: so
+    the article's best passage (by the current weights; the whole-article weights to
+    start with) is taken as the positive example and its other passages are left out,
+    while every passage of an article without the topic is a negative example. Each
+    round refits on the passages the previous weights picked.
+    """
+    bags = [bag for p in parsed for bag in p.passage_features]
+    owner = np.repeat(np.arange(len(parsed)), [len(p.passage_features) for p in parsed])
+    x = _matrix(tfidf, bags)
+    coef = np.zeros((x.shape[1], y.shape[1]))
+    intercept = np.zeros(y.shape[1])
+    for t in range(y.shape[1]):
+        labelled = y[owner, t] == 1
+        if labelled.all() or not labelled.any():
+            coef[:, t], intercept[t] = doc_coef[:, t], doc_intercept[t]
+            continue
+        scores = np.asarray(x @ doc_coef[:, t]) + doc_intercept[t]
+        for _ in range(rounds):
+            # The best passage of each article: the last of its rows after sorting by
+            # (article, score).
+            order = np.lexsort((scores, owner))
+            last = np.r_[owner[order][1:] != owner[order][:-1], True]
+            best = np.zeros(len(owner), dtype=bool)
+            best[order[last]] = True
+            chosen = np.flatnonzero(~labelled | best)
+            lr = _topic_lr(c).fit(x[chosen], labelled[chosen])
+            coef[:, t], intercept[t] = lr.coef_[0], lr.intercept_[0]
+            scores = np.asarray(x @ coef[:, t]) + intercept[t]
+    return coef, intercept
 
 
 def _fit_linear(parsed: Sequence[Parsed], y: np.ndarray, approach: Approach) -> _Linear:
@@ -166,12 +225,15 @@ def _fit_linear(parsed: Sequence[Parsed], y: np.ndarray, approach: Approach) -> 
         if y[:, t].min() == y[:, t].max():
             intercept[t] = 10.0 if y[0, t] else -10.0  # a topic never (or always) seen
             continue
-        lr = LogisticRegression(C=approach.c, solver="liblinear", class_weight="balanced",
-                                max_iter=1000, random_state=0)
-        lr.fit(x, y[:, t])
+        lr = _topic_lr(approach.c).fit(x, y[:, t])
         coef[:, t] = lr.coef_[0]
         intercept[t] = lr.intercept_[0]
-    return _Linear(tfidf, coef, intercept, approach)
+    if not approach.passage_model:
+        return _Linear(tfidf, coef, intercept, approach)
+    n_text = len(tfidf.features)
+    passage_coef, passage_intercept = _fit_passages(tfidf, parsed, y, coef[:n_text], intercept,
+                                                    approach.passage_c)
+    return _Linear(tfidf, coef, intercept, approach, passage_coef, passage_intercept)
 
 
 def _take(parsed: Sequence[Parsed], indexes: np.ndarray) -> list[Parsed]:
@@ -334,14 +396,17 @@ def fit_model(examples: Sequence[Example], approach: Approach,
     y = label_matrix(examples)
     fitted = _fit(parsed, y, [e.article.story for e in examples], approach)
     digest = corpus_digest(examples)
-    recipe = f"{digest}|{approach}|{FEATURIZER.to_json()}|{FOLDS}"
+    recipe = f"{digest}|{approach}|{FEATURIZER.to_json()}|{FOLDS}|{PASSAGE_ROUNDS}"
     version = hashlib.sha256(recipe.encode()).hexdigest()[:8]
+    passage_coef, passage_intercept = fitted.linear.passage_weights()
     meta = {"approach": approach.name, "summary": approach.summary, "c": approach.c,
+            "passage_c": approach.passage_c if approach.passage_model else None,
             "corpus_digest": digest, "articles": len(examples),
             "per_topic_positives": {t: int(y[:, i].sum()) for i, t in enumerate(TOPIC_IDS)}}
     return TopicModel(
         name=MODEL_NAME, version=f"1.{version}", topics=TOPIC_IDS,
         tfidf=fitted.linear.tfidf, coef=fitted.linear.coef, intercept=fitted.linear.intercept,
+        passage_coef=passage_coef, passage_intercept=passage_intercept,
         calibration=fitted.calibration, thresholds=fitted.thresholds, featurizer=FEATURIZER,
         meta=meta,
     )

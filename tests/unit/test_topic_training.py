@@ -55,6 +55,7 @@ def test_training_is_deterministic(model):
     assert again.version == model.version
     assert again.tfidf.features == model.tfidf.features
     assert np.array_equal(again.coef, model.coef)
+    assert np.array_equal(again.passage_coef, model.passage_coef)
     assert np.array_equal(again.calibration, model.calibration)
     assert np.array_equal(again.thresholds, model.thresholds)
 
@@ -78,6 +79,27 @@ def test_evidence_is_sentences_of_the_article_and_its_terms(model):
     assert tag.evidence == [SENTENCES["diplomacy"]]
     features = FEATURIZER.sentence_features(SENTENCES["diplomacy"])
     assert tag.terms and all(term in features for term in tag.terms)
+
+
+def test_passage_weights_learn_from_the_best_passage_of_a_labelled_article():
+    """An aside that only articles about strikes carry ("zebra") raises their whole-article
+    score, but it is never in the passage that makes an article about strikes, so the
+    passage weights leave it out; weights fitted on every passage of a labelled article
+    would count it as evidence of strikes."""
+    rng = random.Random(3)
+    examples = corpus(seed=3)
+    aside = "A zebra escaped from the zoo and wandered the streets."
+    for i, ex in enumerate(examples):
+        if "strikes" in ex.topics and rng.random() < 0.6:
+            article = ex.article.model_copy(update={"body": ex.article.body + "\n\n" + aside})
+            examples[i] = Example(article, ex.topics)
+    fitted = fit_model(examples, CHOSEN)
+    zebra = fitted.tfidf.vocabulary["zebra"]
+    strikes = TOPIC_IDS.index("strikes")
+    assert fitted.coef[zebra, strikes] > 0
+    assert fitted.passage_coef[zebra, strikes] <= 0
+    missile = fitted.tfidf.vocabulary["missil"]
+    assert fitted.passage_coef[missile, strikes] > 0
 
 
 def test_calibration_never_lowers_a_probability_for_a_higher_score(model):
@@ -111,6 +133,7 @@ def test_save_and_load_round_trip(model, tmp_path):
     loaded = TopicModel.load(path)
     text = SENTENCES["humanitarian"] + "\n\n" + FILLER[0]
     assert loaded.label == model.label
+    assert np.allclose(loaded.passage_coef, model.passage_coef, atol=1e-6)
     assert loaded.tag("", text) == model.tag("", text)
 
 

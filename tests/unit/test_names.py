@@ -51,7 +51,7 @@ def test_no_two_names_share_a_spelling_key():
 
 
 def test_no_word_of_real_articles_is_taken_for_a_name_it_is_not():
-    # Every word of 2,433 real articles that the spelling key (not the list) reads as a
+    # Every word of the real articles that the spelling key (not the list) reads as a
     # name, checked by hand: each is a spelling of that name.
     seen: dict[str, str] = {}
     for line in (ROOT / "data" / "topics" / "articles.jsonl").open(encoding="utf-8"):

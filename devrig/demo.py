@@ -128,7 +128,8 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
                 alert = Alert.from_bytes(value)
                 counts[f"alert-{alert.outcome}"] += 1
                 _say("alert", f"{alert.subscription_id} → {alert.channel} {alert.outcome}: "
-                     f"{alert.title} ({'; '.join(alert.reasons)})")
+                     f"{alert.title or titles.get(alert.article_id, '')} "
+                     f"({'; '.join(alert.reasons)})")
             elif spec is STORIES:
                 story = Story.from_bytes(value)
                 if story.copy_count:

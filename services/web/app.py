@@ -27,7 +27,14 @@ from schemas.subscription import Rules, Subscription, mask_webhook
 from services.web.auth import matches, valid_session
 from services.web.pages import COOKIE, Writer, add_pages
 from services.web.rules import try_rule
-from services.web.store import TREND_WINDOWS, HistoryStore
+from services.web.store import (
+    TREND_WINDOWS,
+    AlertRow,
+    AlertSummary,
+    FeedRow,
+    HistoryStore,
+    TopicRow,
+)
 
 __all__ = ["SECURITY_HEADERS", "create_app", "masked"]
 
@@ -44,6 +51,9 @@ _BEARER = HTTPBearer(auto_error=False)
 
 
 class _Out(BaseModel):
+    """The API's view of a store row that it shows only in part; rows it shows whole
+    (topics, alerts, feeds) are answered as the store's own dataclasses."""
+
     model_config = ConfigDict(from_attributes=True)
 
 
@@ -61,44 +71,6 @@ class StreamItemOut(_Out):
     article: ArticleOut
     copy_count: int
     topics: list[str]
-
-
-class TopicOut(_Out):
-    topic: str
-    score: float
-    evidence: list[str]
-    terms: list[str]
-
-
-class AlertOut(_Out):
-    subscription_id: str
-    channel: str
-    outcome: str
-    attempts: int
-    error: str | None
-    reasons: list[str]
-    created_at: float
-
-
-class AlertSummaryOut(_Out):
-    subscription_id: str
-    channel: str
-    delivered: int
-    failed: int
-    retrying: int
-    last_outcome: str
-    last_at: float | None
-    last_error: str | None
-
-
-class FeedOut(_Out):
-    url: str
-    source: str | None
-    checked_at: float | None
-    ok_at: float | None
-    failures: int
-    last_error: str | None
-    items_24h: int
 
 
 class RuleTestIn(BaseModel):
@@ -137,8 +109,8 @@ class TrendsOut(BaseModel):
 class StoryOut(_Out):
     origin: ArticleOut
     copies: list[ArticleOut]
-    topics: list[TopicOut]
-    alerts: list[AlertOut]
+    topics: list[TopicRow]
+    alerts: list[AlertRow]
 
 
 def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
@@ -218,12 +190,12 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
             raise HTTPException(404, f"no story {story_id!r}")
         return StoryOut.model_validate(view)
 
-    @app.get("/api/alerts", response_model=list[AlertSummaryOut],
+    @app.get("/api/alerts", response_model=list[AlertSummary],
              dependencies=[Depends(authorised)])
-    async def alerts() -> list[AlertSummaryOut]:
+    async def alerts() -> list[AlertSummary]:
         """Per subscription and channel: delivered, failed, still being retried, the last
         outcome and the reason of the last failure."""
-        return [AlertSummaryOut.model_validate(a) for a in store.alert_summary()]
+        return store.alert_summary()
 
     async def write(name: str, value: bytes | None) -> None:
         if writer is None:
@@ -272,11 +244,11 @@ def create_app(store: HistoryStore, token: str, *, writer: Writer | None = None,
         since = time.time() - body.days * 86_400
         return RuleTestOut.model_validate(try_rule(body.rules, store.articles_since(since)))
 
-    @app.get("/api/feeds", response_model=list[FeedOut], dependencies=[Depends(authorised)])
-    async def feeds() -> list[FeedOut]:
+    @app.get("/api/feeds", response_model=list[FeedRow], dependencies=[Depends(authorised)])
+    async def feeds() -> list[FeedRow]:
         """Each feed: items fetched in the last 24 hours, last fetch, last success, last
         error; silent feeds first."""
-        return [FeedOut.model_validate(f) for f in store.feeds(time.time())]
+        return store.feeds(time.time())
 
     @app.get("/api/topics/trends", response_model=TrendsOut,
              dependencies=[Depends(authorised)])

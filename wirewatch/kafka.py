@@ -14,8 +14,8 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from wirewatch.logs import fields
 
-__all__ = ["admin", "consume", "follow", "group_assignment", "producer", "read_partition",
-           "read_table", "read_topic"]
+__all__ = ["admin", "consume", "follow", "follow_forever", "group_assignment", "producer",
+           "read_partition", "read_table", "read_topic"]
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,25 @@ async def follow(bootstrap_servers: str, topics: str | Sequence[str],
                     behind.discard(tp)
     finally:
         await consumer.stop()
+
+
+async def follow_forever(bootstrap_servers: str, topics: str | Sequence[str],
+                         apply: Callable[[ConsumerRecord[bytes, bytes]], None],
+                         caught_up: asyncio.Event, *, on_failure: Callable[[], None],
+                         what: str,
+                         start: Callable[[str, int], int | None] | None = None) -> None:
+    """:func:`follow` until cancelled: when reading fails, log it, call ``on_failure``
+    (which puts the reader's state back where ``start`` will read on from) and read
+    again a second later."""
+    while True:
+        try:
+            await follow(bootstrap_servers, topics, apply, caught_up, start=start)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("reading %s failed; reading it again", what)
+            on_failure()
+            await asyncio.sleep(1.0)
 
 
 async def read_table(bootstrap_servers: str, topic: str,

@@ -66,7 +66,7 @@ from services.notifier.settings import Settings
 from services.notifier.subscriptions import SubscriptionError
 from services.notifier.topics import SERVICE, TABLE_PARTITIONS, TABLES
 from wirewatch.deadletters import REPLAY_HEADER, make_dead_letter
-from wirewatch.kafka import follow
+from wirewatch.kafka import follow_forever
 from wirewatch.logs import fields
 from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
 
@@ -128,19 +128,15 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_subscriptions() -> None:
         """Keeps the index in step with the subscriptions topic, on every replica."""
-        while True:
-            try:
-                await follow(settings.bootstrap_servers, subscriptions_topic,
-                             apply_subscription, loaded)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Read again from the start into an empty index; no article is matched
-                # meanwhile.
-                log.exception("reading the subscriptions topic failed; reading it again")
-                loaded.clear()
-                subscriptions.clear()
-                await asyncio.sleep(1.0)
+        def start_again() -> None:
+            # Read again from the start into an empty index; no article is matched
+            # meanwhile.
+            loaded.clear()
+            subscriptions.clear()
+
+        await follow_forever(settings.bootstrap_servers, subscriptions_topic,
+                             apply_subscription, loaded, on_failure=start_again,
+                             what="the subscriptions topic")
 
     async def check_subscription(event: faust.EventT[bytes], key: bytes | None,
                                  _value: bytes) -> None:

@@ -18,7 +18,7 @@ from services.fetcher.topics import STATE
 from services.notifier.topics import SERVICE as NOTIFIER
 from services.web.settings import Settings
 from services.web.store import STORED_TOPICS, HistoryStore
-from wirewatch.kafka import follow
+from wirewatch.kafka import follow_forever
 from wirewatch.logs import fields
 from wirewatch.topology import changelog
 
@@ -69,16 +69,10 @@ async def keep_store(settings: Settings, store: HistoryStore, caught_up: asyncio
             last_prune = now
             store.prune(now - settings.retention_days * 86_400)
 
-    while True:
-        try:
-            await follow(settings.bootstrap_servers, list(names), apply, caught_up,
+    # After a failure, read on from the store's offsets.
+    await follow_forever(settings.bootstrap_servers, list(names), apply, caught_up,
+                         on_failure=caught_up.clear, what="the topics",
                          start=store.next_offset)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("reading the topics failed; reading on from the store's offsets")
-            caught_up.clear()
-            await asyncio.sleep(1.0)
 
 
 class SubscriptionWriter:

@@ -33,7 +33,8 @@ from services.web.auth import (
 from services.web.rules import try_rule
 from services.web.store import TREND_WINDOWS, HistoryStore
 
-__all__ = ["COOKIE", "LIVE_POLL", "Writer", "add_pages", "form_subscription"]
+__all__ = ["COOKIE", "LIVE_POLL", "Writer", "add_pages", "form_subscription",
+           "subscription_form"]
 
 # Publishes a subscription record: (name, value, or None for a tombstone).
 Writer = Callable[[str, bytes | None], Awaitable[None]]
@@ -95,6 +96,21 @@ def form_subscription(form: Mapping[str, str], current: Subscription | None
         "muted_until": current.muted_until if current is not None else None,
     }
     return Subscription.model_validate(data)
+
+
+def _terms_field(terms: list[str]) -> str:
+    return " ".join(f'"{t}"' if " " in t else t for t in terms)
+
+
+def subscription_form(sub: Subscription) -> dict[str, str]:
+    """The form fields that show a subscription: what :func:`form_subscription` reads
+    back (the Slack webhook is never shown, so its field stays blank)."""
+    rules = sub.rules
+    return {"name": sub.name, "owner": sub.owner or "", "description": sub.description or "",
+            "email": sub.channels.email or "", "keywords": _terms_field(rules.keywords),
+            "exclude": _terms_field(rules.exclude), "topics": ", ".join(rules.topics),
+            "sources": ", ".join(rules.sources), "match": rules.match,
+            "given_names": rules.given_names}
 
 
 def add_pages(app: FastAPI, store: HistoryStore, token: str,
@@ -211,16 +227,7 @@ def add_pages(app: FastAPI, store: HistoryStore, token: str,
         if session_of(request) is None:
             return to_signin(request)
         current = store.subscription(edit) if edit else None
-        form: dict[str, str] = {}
-        if current is not None:
-            rules = current.rules
-            form = {"name": current.name, "owner": current.owner or "",
-                    "description": current.description or "",
-                    "email": current.channels.email or "",
-                    "keywords": " ".join(f'"{k}"' if " " in k else k for k in rules.keywords),
-                    "exclude": " ".join(f'"{k}"' if " " in k else k for k in rules.exclude),
-                    "topics": ", ".join(rules.topics), "sources": ", ".join(rules.sources),
-                    "match": rules.match, "given_names": rules.given_names}
+        form = subscription_form(current) if current is not None else {}
         return subscriptions_page(request, form=form, editing=current)
 
     @app.post("/subscriptions", response_class=HTMLResponse, include_in_schema=False)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from schemas.subscription import Rules
+from schemas.subscription import Rules, Subscription
 from services.web.app import create_app
+from services.web.pages import form_subscription, subscription_form
 from services.web.rules import highlight, try_rule
 from services.web.store import HistoryStore
 from tests.unit.test_web_store import classified
@@ -129,6 +130,18 @@ def test_mute_and_delete_need_the_forms_csrf_token(client):
     assert "muted until" in client.get("/subscriptions").text
     client.post("/subscriptions/desk/delete", data={"csrf": csrf})
     assert client.app.state.store.subscription("desk") is None
+
+
+def test_the_edit_form_reads_back_as_the_subscription_it_shows():
+    sub = Subscription.model_validate({
+        "name": "front", "owner": "desk", "description": "the front line",
+        "channels": {"slack": "https://hooks.slack.com/services/T/B/x", "email": "d@e.org"},
+        "rules": {"keywords": ["Pokrovsk", "front line"], "exclude": ["football match"],
+                  "topics": ["ground-combat"], "sources": ["Wire A"], "match": "all",
+                  "given_names": "variants"}})
+    form = subscription_form(sub)
+    assert "slack" not in form  # the webhook is never shown
+    assert form_subscription(form, sub) == sub
 
 
 def test_highlighting_knows_the_spellings():

@@ -203,7 +203,7 @@ GC_THRESHOLDS = (100_000, 20, 100)
 def run_worker(app: faust.App, service: str, settings: CommonSettings) -> None:
     """Run a faust worker in the foreground with wirewatch's logging; returns on shutdown."""
     # A stream service allocates many short-lived objects per message while it holds a
-    # large, slowly growing state (dedup's band index). With CPython's default thresholds
+    # large, slowly growing state (dedup's index). With CPython's default thresholds
     # the collector scans that state over and over: decoding a batch took five times as
     # long as without collections. Objects created at start-up are frozen out of the scans
     # and the youngest generation is collected less often.

@@ -6,7 +6,7 @@ word shingles, each hashed to 32 bits (:func:`shingle_hashes`: stable across pro
 unlike ``hash()``); from those hashes come:
 
 * a MinHash **signature**, cut into LSH **bands** (texts with a high Jaccard similarity
-  share a band key), plus one key for the exact text;
+  share a band), plus a hash of the exact text;
 * a **sketch**: the hashes that are 0 modulo ``sketch_mod``, in text order. It is a
   uniform sample of the shingles chosen by content, so two texts sample the same shingles
   of the text they share: the sketches estimate Jaccard and containment, and show *where*
@@ -15,8 +15,9 @@ unlike ``hash()``); from those hashes come:
   article republished inside a long newsletter shares all its anchors with the newsletter
   although the two have too few shingles in common for any band to meet.
 
-How the keys are distributed and which pairs are compared is the protocol's business
-(:mod:`services.dedup.logic`, :mod:`services.dedup.index`); this module only says what a
+A text's **keys** (:func:`index_keys`) are its exact text, each band and each anchor: two
+texts that share none are never compared. How texts are stored, ordered and compared is
+the protocol's business (:mod:`services.dedup.index`); this module only says what a
 text's keys are and whether two texts are copies.
 """
 
@@ -37,23 +38,24 @@ from datasketch import MinHash
 from wirewatch.text import fold
 
 __all__ = [
-    "EXACT_BAND",
     "NORMALISER_VERSION",
     "Comparable",
     "Fingerprint",
+    "Key",
     "LshParams",
     "Similarity",
     "canonical_tokens",
     "clean_text",
     "compare",
     "copies",
+    "copy_score",
     "fingerprint",
+    "index_keys",
     "is_copy",
     "shingle_hashes",
     "shingles",
 ]
 
-EXACT_BAND = -1  # the key of the whole normalised text: catches short exact copies
 # Bumped whenever clean_text, canonical_tokens or shingle_hashes change what a text
 # becomes: signatures made before and after such a change are not comparable.
 NORMALISER_VERSION = 2
@@ -232,10 +234,7 @@ class Fingerprint:
     signature: np.ndarray  # uint32, num_perm values
     size: int  # number of distinct shingles
     sketch: np.ndarray  # uint32 shingle hashes that are 0 modulo sketch_mod, in text order
-    # The keys under which the text is indexed: the LSH bands in band order, then the
-    # exact-text key, then the anchors in ascending order. A key's number is its index,
-    # except the exact key's (EXACT_BAND).
-    band_keys: tuple[str, ...]
+    exact: str  # hash of the normalised text; empty for a text without words
 
     def signature_b64(self) -> str:
         return encode_values(self.signature)
@@ -253,40 +252,19 @@ def decode_values(text: str) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype="<u4")
 
 
-def anchor_key(value: int) -> str:
-    return f"a:{value:08x}"
-
-
-def anchor_value(key: str) -> int | None:
-    """The anchor a key stands for; None for band and exact keys."""
-    return int(key[2:], 16) if key.startswith("a:") else None
-
-
-def band_keys_of(signature: np.ndarray, params: LshParams) -> list[str]:
-    """The LSH band keys of a signature, ``"<band>:<hash>"``."""
-    rows = params.rows
-    raw = signature.astype("<u4").tobytes()
-    step = rows * 4
-    return [f"{band}:{hashlib.blake2b(raw[start:start + step], digest_size=8).hexdigest()}"
-            for band, start in enumerate(range(0, step * params.bands, step))]
-
-
 def fingerprint(body: str, params: LshParams) -> Fingerprint:
-    """Signature, sketch and keys of an article body (the headline is not part of it)."""
+    """Signature, sketch and exact-text hash of an article body (the headline is not
+    part of it)."""
     tokens = canonical_tokens(body)
     if not tokens:
         empty = np.zeros(0, dtype=np.uint32)
-        return Fingerprint(np.zeros(params.num_perm, dtype=np.uint32), 0, empty, ())
+        return Fingerprint(np.zeros(params.num_perm, dtype=np.uint32), 0, empty, "")
     hashes = shingle_hashes(tokens, params.shingle_size)
     distinct = np.unique(hashes)
     signature = _signature(distinct, params)
     sketch = hashes[hashes % params.sketch_mod == 0].astype(np.uint32)[:_MAX_SKETCH]
-    # From the sketch, so that an entry's anchors can be told from its sketch alone.
-    anchors = np.unique(sketch[sketch % params.anchor_mod == 0])
     exact = hashlib.blake2b(" ".join(tokens).encode(), digest_size=12).hexdigest()
-    keys = [*band_keys_of(signature, params), f"x:{exact}",
-            *(anchor_key(int(v)) for v in anchors)]  # np.unique sorted them
-    return Fingerprint(signature, len(distinct), sketch, tuple(keys))
+    return Fingerprint(signature, len(distinct), sketch, exact)
 
 
 @dataclass(frozen=True)
@@ -330,6 +308,17 @@ class Comparable:
         return cls.of(fp.signature, fp.sketch, fp.size, params)
 
 
+Key = tuple[Any, Any]
+
+
+def index_keys(text: Comparable, exact: str) -> list[Key]:
+    """The keys a text is found under: its exact text, each LSH band (two signatures
+    share a band when its rows are equal) and each anchor. None for an empty text."""
+    if text.size == 0:
+        return []
+    return [("x", exact), *enumerate(text.rows), *(("a", v) for v in sorted(text.anchors))]
+
+
 def _interior_gap(sketch: Sequence[int], shared: frozenset[int]) -> int:
     """The longest run of unshared sketch values with shared ones on both sides."""
     longest, last = 0, -1
@@ -342,7 +331,11 @@ def _interior_gap(sketch: Sequence[int], shared: frozenset[int]) -> int:
 
 
 def compare(a: Comparable, b: Comparable, params: LshParams) -> Similarity:
-    """How much two texts share, and whether the shared part frames different texts."""
+    """How much two texts share, and whether the shared part frames different texts.
+
+    ``framed`` is looked for only when the overlap is large enough for a copy (it is
+    what can still veto one): most pairs compared share little, and it is the costly part.
+    """
     if a.size == 0 or b.size == 0:
         return Similarity(0.0, 0.0)
     small, large = (a, b) if (a.size, len(a.sketch)) <= (b.size, len(b.sketch)) else (b, a)
@@ -355,6 +348,8 @@ def compare(a: Comparable, b: Comparable, params: LshParams) -> Similarity:
     common = len(shared)
     jaccard = common / (len(small.distinct) + len(large.distinct) - common)
     containment = common / len(small.distinct)
+    if jaccard < params.jaccard_threshold and containment < params.containment_threshold:
+        return Similarity(jaccard, containment)
     framed = _interior_gap(small.sketch, shared) * params.sketch_mod >= params.frame_gap
     return Similarity(jaccard, containment, framed)
 
@@ -371,10 +366,19 @@ def is_copy(sim: Similarity, size_a: int, size_b: int, params: LshParams) -> boo
     return sim.containment >= params.containment_threshold and ratio >= params.min_size_ratio
 
 
+def copy_score(a: Comparable, a_exact: str, b: Comparable, b_exact: str,
+               params: LshParams) -> float | None:
+    """How similar two texts are if they are copies (1.0 for the same normalised text,
+    however short), else None."""
+    if a_exact == b_exact and a.size:
+        return 1.0
+    sim = compare(a, b, params)
+    return sim.score if is_copy(sim, a.size, b.size, params) else None
+
+
 def copies(a: Fingerprint, b: Fingerprint, params: LshParams) -> bool:
-    """Whether dedup calls two texts copies: they share a key and pass :func:`is_copy`."""
-    if not set(a.band_keys) & set(b.band_keys):
+    """Whether dedup calls two texts copies: they share a key and are copies."""
+    ca, cb = Comparable.from_fingerprint(a, params), Comparable.from_fingerprint(b, params)
+    if not set(index_keys(ca, a.exact)) & set(index_keys(cb, b.exact)):
         return False
-    sim = compare(Comparable.from_fingerprint(a, params),
-                  Comparable.from_fingerprint(b, params), params)
-    return is_copy(sim, a.size, b.size, params)
+    return copy_score(ca, a.exact, cb, b.exact, params) is not None

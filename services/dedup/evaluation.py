@@ -14,9 +14,9 @@ cases are built around them:
   several stories (a story of their own, not a copy of any item they quote; two digests
   are not copies of each other).
 
-Every document is judged by dedup's own band index, in a random arrival order: it is a
-copy when an earlier document shares a key with it (LSH band, exact text or anchor) and
-the pair passes ``is_copy``; it then joins the story of its most similar such document.
+Every document is judged by dedup's own index, in a random arrival order: it is a copy
+when an earlier document shares a key with it (LSH band, exact text or anchor) and the
+pair passes ``is_copy``; it then joins the story of its most similar such document.
 The newsletter templates and digest frames are this module's own text; the articles
 inside them are real.
 """
@@ -28,12 +28,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from schemas.article_raw import RawArticle
 from services.classifier.corpus import CorpusArticle
-from services.dedup.detector import LshParams, fingerprint
-from services.dedup.index import BandIndex, registrations, story_marks
-from services.dedup.logic import choose_original
-from services.dedup.protocol import BandRegister, BandStory, DetectorParams
+from services.dedup.detector import LshParams
+from services.dedup.index import StoryIndex
+from services.dedup.protocol import Sightings
+from services.dedup.stages import FingerprintStage, Topics
 
 __all__ = ["DedupScores", "Doc", "build_set", "judge", "score"]
 
@@ -227,28 +229,31 @@ class Judged:
 
 
 def judge(docs: Sequence[Doc], params: LshParams, *, max_entries: int = 64) -> list[Judged]:
-    """Each document in turn through dedup's band index (one partition): the earlier
-    documents it copies at their authoritative key, the most similar chosen as in the
-    service, and the story marks a copy leaves in the index."""
-    index = BandIndex(params, max_age=float("inf"), max_entries=max_entries)
-    tag = DetectorParams(**params.tag())
+    """Each document in turn through dedup's fingerprint stage and index, as the service
+    reads them: the earlier document it copies (the most similar), if any."""
+    clock = iter(range(len(docs))).__next__
+    stage = FingerprintStage(params, Topics("log", "unique", "duplicates", "stories"),
+                             clock=lambda: float(clock()))
+    index = StoryIndex(params, max_age=float("inf"), max_entries=max_entries)
     by_id = {doc.id: doc for doc in docs}
     out = []
-    for n, doc in enumerate(docs):
-        fp = fingerprint(doc.body, params)
-        found = registrations(doc.id, fp, params, now=float(n), partitions=1)
-        answers = index.apply(BandRegister(params=tag, registrations=list(found.values())),
-                              float(n))
-        answer = answers.get(doc.id)
-        choice = choose_original(answer.matches if answer else [])
-        if choice is None:
+    for doc in docs:
+        batch = stage.new_batch()
+        stage.handle(batch, _as_article(doc).to_bytes())
+        (value,) = batch.drain()
+        (decision,) = index.apply(Sightings.model_validate_json(value))
+        original = decision.verdict.original
+        if original is None:
             out.append(Judged(doc))
-            continue
-        out.append(Judged(doc, by_id[choice.article_id], choice.similarity))
-        story = choice.story_id or choice.article_id
-        marks = story_marks(doc.id, story, fp.band_keys, params, partitions=1)
-        index.apply(BandStory(marks=list(marks.values())), float(n))
+        else:
+            out.append(Judged(doc, by_id[original.article_id], original.similarity))
     return out
+
+
+def _as_article(doc: Doc) -> RawArticle:
+    return RawArticle(id=doc.id, url=f"https://eval.example/{doc.id}", source="eval",
+                      title=doc.title, body=doc.body,
+                      fetched_at=datetime(2024, 1, 1, tzinfo=UTC))
 
 
 @dataclass

@@ -1,140 +1,140 @@
-"""The band index of one ``dedup.bands`` partition (no Kafka).
+"""dedup's index: every article of the retention under its keys, and each story's trail.
 
-It is a pure function of the partition's messages in offset order: registrations append
-articles under their band keys, story marks annotate them. So the partition itself is the
-index's log: a replica that takes the partition over rebuilds the index by replaying it,
-and no table changelog has to be written for every band of every article.
+It is a pure function of ``dedup.log`` read in order: each sighting is compared with
+the earlier ones that share a key with it, then indexed. So the topic itself is the
+index's log: a replica that takes the log over rebuilds the index by replaying it, and
+no table has to be written for any article. No Kafka here.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from services.dedup.detector import EXACT_BAND, Fingerprint, LshParams
-from services.dedup.logic import Authority, BandEntry, Match, match_in_band
-from services.dedup.protocol import (
-    BandMessage,
-    BandRegister,
-    BandStory,
-    Batcher,
-    DetectorParams,
-    Entry,
-    Registration,
-    StoryMark,
-    band_partition,
+from schemas.article_raw import RawArticle
+from services.dedup.detector import (
+    Comparable,
+    Key,
+    LshParams,
+    copy_score,
+    decode_values,
+    index_keys,
 )
+from services.dedup.logic import Match, choose_original
+from services.dedup.protocol import DetectorParams, Sighting, Sightings
+from services.dedup.stories import StoryTrail, join, member_of
+from services.dedup.verdicts import Verdict
 
-__all__ = ["Answer", "BandIndex", "bands_by_partition", "register_batcher", "registrations",
-           "story_marks"]
-
-
-def bands_by_partition(band_keys: Sequence[str], params: LshParams,
-                       partitions: int) -> dict[int, list[tuple[int, str]]]:
-    """An article's (band index, band key) pairs, grouped by the partition holding the key."""
-    grouped: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for band, band_key in enumerate(band_keys):
-        number = EXACT_BAND if band == params.bands else band
-        grouped[band_partition(band_key, partitions)].append((number, band_key))
-    return grouped
+__all__ = ["Decision", "Indexed", "StoryIndex"]
 
 
-def register_batcher(params: LshParams) -> Batcher:
-    """A batcher of :class:`BandRegister` messages stamped with the detector parameters."""
-    return Batcher(BandRegister, "registrations", head=DetectorParams(**params.tag()),
-                   head_field="params")
+@dataclass(frozen=True)
+class Indexed:
+    """What the index keeps of an article."""
+
+    article_id: str
+    text: Comparable
+    exact: str
+    keys: tuple[Key, ...]
+    at: float
+    verdict: Verdict
+
+    @property
+    def story_id(self) -> str:
+        return self.verdict.story_of(self.article_id)
 
 
-def registrations(article_id: str, fp: Fingerprint, params: LshParams, *, now: float,
-                  partitions: int) -> dict[int, Registration]:
-    """An article's registration for each partition holding its band keys."""
-    if not fp.band_keys:
-        return {}
-    entry = Entry(id=article_id, sig=fp.signature_b64(), sketch=fp.sketch_b64(), size=fp.size,
-                  exact=fp.band_keys[params.bands], at=now)
-    return {p: Registration(entry=entry, bands=bands)
-            for p, bands in bands_by_partition(fp.band_keys, params, partitions).items()}
+@dataclass(frozen=True)
+class Decision:
+    """The verdict on one sighting, the story's trail after it, and whether the article
+    had been seen before (a redelivery: the same verdict again)."""
 
-
-def story_marks(article_id: str, story_id: str, band_keys: Sequence[str], params: LshParams,
-                *, partitions: int) -> dict[int, StoryMark]:
-    """An article's story mark for each partition holding its band keys."""
-    return {p: StoryMark(article_id=article_id, story_id=story_id,
-                         band_keys=[key for _, key in bands])
-            for p, bands in bands_by_partition(band_keys, params, partitions).items()}
+    article: RawArticle
+    verdict: Verdict
+    trail: StoryTrail | None
+    repeated: bool = False
 
 
 @dataclass
-class Answer:
-    """What an index answers an article: the numbers of its keys registered here, and
-    the earlier copies found at those of them that are authoritative."""
-
-    bands: list[int] = field(default_factory=list)
-    matches: list[Match] = field(default_factory=list)
-
-
-@dataclass
-class BandIndex:
-    """Per band key, the articles registered under it in arrival order."""
+class StoryIndex:
+    """Every article of the retention under its keys, each one's verdict, and the trail
+    of every story; fed one log message at a time by :meth:`apply`."""
 
     params: LshParams
     max_age: float
-    max_entries: int
-    bands: dict[str, list[BandEntry]] = field(default_factory=dict)
-    next_offset: int = 0  # the first offset of the partition not applied yet
-    ignored: int = 0  # registrations made with other detector parameters, not indexed
+    max_entries: int  # articles kept per key, the latest: bounds a key every text shares
+    entries: dict[str, Indexed] = field(default_factory=dict)
+    keys: dict[Key, list[str]] = field(default_factory=dict)
+    trails: dict[str, StoryTrail] = field(default_factory=dict)
+    next_offset: int = 0  # the first offset of the log not applied yet
+    ignored: int = 0  # sightings made with other detector parameters, not indexed
 
     def __post_init__(self) -> None:
         self._tag = DetectorParams(**self.params.tag())
 
+    def apply(self, message: Sightings) -> list[Decision]:
+        """Decide each sighting of a message in order. Applying a message again gives the
+        same verdicts and leaves the index as it was."""
+        comparable = message.params == self._tag
+        if not comparable:
+            # Their signatures and sketches cannot be compared with these: each such
+            # article is unique to this index and never matched.
+            self.ignored += len(message.sightings)
+        return [self._see(sighting, comparable) for sighting in message.sightings]
+
     def expire(self, now: float) -> int:
-        """Drop the entries older than ``max_age`` (and band keys left empty); return how
-        many went. Registering already ignores them, so nothing answers differently: this
-        only bounds memory by the retention, for keys no article shares again."""
-        removed = 0
-        for band_key in list(self.bands):
-            entries = self.bands[band_key]
-            kept = [e for e in entries if now - e.seen_at <= self.max_age]
-            removed += len(entries) - len(kept)
-            if kept:
-                self.bands[band_key] = kept
-            else:
-                del self.bands[band_key]
-        return removed
+        """Forget the articles and trails older than ``max_age``; return how many went.
+        A new sighting already ignores them, so nothing answers differently: this only
+        bounds memory by the retention."""
+        old = {a for a, e in self.entries.items() if now - e.at > self.max_age}
+        for article_id in old:
+            entry = self.entries.pop(article_id)
+            for key in entry.keys:
+                kept = [a for a in self.keys.get(key, ()) if a != article_id]
+                if kept:
+                    self.keys[key] = kept
+                else:
+                    self.keys.pop(key, None)
+        stale = [s for s, t in self.trails.items() if now - t.last_seen.timestamp() > self.max_age]
+        for story_id in stale:
+            del self.trails[story_id]
+        return len(old) + len(stale)
 
-    def apply(self, message: BandMessage, now: float) -> dict[str, Answer]:
-        """Apply one message; return, per article, the band answers it gives.
+    def _candidates(self, keys: list[Key], at: float) -> Iterator[Indexed]:
+        seen: set[str] = set()
+        for key in keys:
+            for article_id in self.keys.get(key, ()):
+                if article_id in seen:
+                    continue
+                seen.add(article_id)
+                entry = self.entries.get(article_id)
+                if entry is not None and at - entry.at <= self.max_age:
+                    yield entry
 
-        Applying a message again gives the same answers and leaves the index as it was.
-        """
-        answers: dict[str, Answer] = {}
-        if isinstance(message, BandStory):
-            for mark in message.marks:
-                for band_key in mark.band_keys:
-                    for entry in self.bands.get(band_key, ()):
-                        if entry.article_id == mark.article_id:
-                            entry.story_id = mark.story_id
-            return answers
-        if message.params != self._tag:
-            # Signatures and keys of other parameters cannot be compared with these: such
-            # an article is neither indexed nor matched, only answered so it is not kept
-            # waiting (it is then unique to this index).
-            self.ignored += len(message.registrations)
-            for registration in message.registrations:
-                answers[registration.entry.id] = Answer([band for band, _ in registration.bands])
-            return answers
-        for registration in message.registrations:
-            new = BandEntry.from_model(registration.entry)
-            found = answers.setdefault(new.article_id, Answer())
-            authorities: dict[str, Authority | None] = {}
-            for band, band_key in registration.bands:
-                result = match_in_band(self.bands.get(band_key, []), new, band, band_key,
-                                       self.params,
-                                       now=now, max_age=self.max_age,
-                                       max_entries=self.max_entries,
-                                       authorities=authorities)
-                self.bands[band_key] = result.entries
-                found.bands.append(band)
-                found.matches += result.matches
-        return answers
+    def _see(self, sighting: Sighting, comparable: bool) -> Decision:
+        article = sighting.article
+        known = self.entries.get(article.id)
+        if known is not None:
+            return Decision(article, known.verdict, self.trails.get(known.story_id), True)
+        text = Comparable.of(decode_values(sighting.sig), decode_values(sighting.sketch),
+                             sighting.size, self.params)
+        keys = index_keys(text, sighting.exact) if comparable else []
+        matches = []
+        for entry in self._candidates(keys, sighting.at):
+            similarity = copy_score(text, sighting.exact, entry.text, entry.exact, self.params)
+            if similarity is not None:
+                matches.append(Match(entry.article_id, entry.story_id, min(1.0, similarity)))
+        verdict = Verdict(choose_original(matches))
+        entry = Indexed(article.id, text, sighting.exact, tuple(keys), sighting.at, verdict)
+        self.entries[article.id] = entry
+        for key in keys:
+            listed = self.keys.setdefault(key, [])
+            listed.append(article.id)
+            if len(listed) > self.max_entries:
+                del listed[0]
+        similarity = 1.0 if verdict.original is None else verdict.original.similarity
+        trail, _ = join(self.trails.get(entry.story_id), entry.story_id,
+                        member_of(article, similarity), datetime.fromtimestamp(sighting.at, UTC))
+        self.trails[entry.story_id] = trail
+        return Decision(article, verdict, trail)

@@ -6,7 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from services.dedup.detector import LshParams
-from services.dedup.topics import BANDS_RETENTION_DAYS
+from services.dedup.topics import LOG_RETENTION_DAYS
 from wirewatch.settings import CommonSettings
 
 __all__ = ["Settings"]
@@ -31,27 +31,24 @@ class Settings(CommonSettings):
     frame_gap: int = Field(default=32, ge=1, description="Shingles of unshared text between "
                                                           "shared text that make a frame.")
     retention_days: float = Field(
-        default=14, gt=0, le=BANDS_RETENTION_DAYS,
+        default=14, gt=0, le=LOG_RETENTION_DAYS,
         description="How long a story can still be matched by a copy; at most the "
-                    "retention of dedup.bands, from which the band index is rebuilt.",
+                    "retention of dedup.log, from which the index is rebuilt.",
     )
-    max_entries_per_band: int = Field(default=64, ge=2, le=10_000)
+    max_entries_per_key: int = Field(
+        default=64, ge=2, le=10_000,
+        description="Latest articles kept under one index key (a key that many texts share, "
+                    "such as a stock phrase's anchor, stops growing there).")
     batch_size: int = Field(
         default=500, ge=1, le=10_000, description="Most messages a stage handles at once."
     )
-    # Each batch costs a message per receiving partition (and its table writes), so a
-    # short wait pays for itself: at a steady 200 articles/s dedup alone kept up with
-    # 0.05 s or 0.1 s and fell behind (99/s) without it.
     batch_wait: float = Field(
-        default=0.1, ge=0, le=5,
+        default=0.0, ge=0, le=5,
         description="Seconds an idle stage waits after a first message for others to "
                     "share its batch; a busy stage takes what gathered while it worked.")
     sweep_interval: float = Field(
         default=600, gt=0, description="Seconds between sweeps of state older than the "
-                                       "retention (band entries, verdicts, story trails).")
-    ask_retry: float = Field(
-        default=5.0, gt=0, description="Seconds before an unanswered story lookup is repeated."
-    )
+                                       "retention (indexed articles, story trails).")
 
     def lsh_params(self) -> LshParams:
         """The detection parameters; raises ValueError if they do not fit together."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from schemas.article_raw import RawArticle
 from schemas.story import MAX_LISTED_COPIES, Story, StoryMember
@@ -49,17 +48,6 @@ class StoryTrail:
         return Story(story_id=self.story_id, origin=self.origin, copies=list(self.copies),
                      copy_count=self.copy_count, source_count=len(self.sources),
                      first_seen=self.first_seen, last_seen=self.last_seen)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"story": self.record().model_dump(mode="json"), "ids": self.ids,
-                "sources": self.sources}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> StoryTrail:
-        story = Story.model_validate(data["story"])
-        return cls(story.story_id, story.origin, list(story.copies), story.copy_count,
-                   story.first_seen, story.last_seen, list(data.get("ids", [])),
-                   list(data.get("sources", [])))
 
 
 def join(trail: StoryTrail | None, story_id: str, member: StoryMember,

@@ -1,21 +1,19 @@
-"""dedup's internal topics (not part of the public contract) and its tables."""
+"""dedup's internal topic (not part of the public contract)."""
 
 from __future__ import annotations
 
-from wirewatch.topology import TopicPlan, changelog
+from wirewatch.topology import TopicPlan
 
-__all__ = ["BANDS", "BANDS_RETENTION_DAYS", "SERVICE", "TABLES", "VOTES", "internal_topics"]
+__all__ = ["LOG", "LOG_RETENTION_DAYS", "SERVICE", "internal_topics"]
 
-SERVICE = "dedup"  # the faust app id, which names the changelogs
-# dedup rebuilds its band index by replaying this topic, so it keeps at least
-# DEDUP_RETENTION_DAYS (14 by default) of registrations.
-BANDS_RETENTION_DAYS = 15
-# The partition counts fix the parallelism of the stage that reads each topic.
-BANDS = TopicPlan("dedup.bands", 8, {"retention.ms": str(BANDS_RETENTION_DAYS * 86_400_000)})
-VOTES = TopicPlan("dedup.votes", 4)
-# Keyed by article or story id and partitioned like dedup.votes, which writes them.
-TABLES = ("pending", "verdicts", "trails")
+SERVICE = "dedup"  # the faust app id
+# dedup rebuilds its index by replaying this topic, so it keeps at least
+# DEDUP_RETENTION_DAYS (14 by default) of sightings.
+LOG_RETENTION_DAYS = 15
+# One partition: its order is the one order in which every article is compared with all
+# the earlier ones, whichever replica fingerprinted it (see services.dedup.app).
+LOG = TopicPlan("dedup.log", 1, {"retention.ms": str(LOG_RETENTION_DAYS * 86_400_000)})
 
 
 def internal_topics() -> list[TopicPlan]:
-    return [BANDS, VOTES, *(changelog(SERVICE, table, VOTES.partitions) for table in TABLES)]
+    return [LOG]

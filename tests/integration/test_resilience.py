@@ -207,18 +207,18 @@ async def wait_until_committed(bootstrap: str, group: str, topic: str,
         await consumer.stop()
 
 
-async def test_a_restarted_dedup_rebuilds_its_band_index_from_the_bands_topic(
+async def test_a_restarted_dedup_rebuilds_its_index_from_the_log(
         namespace, bootstrap, make_pipeline, tmp_path):
     # Offsets committed almost at once, so the restarted replica starts past the
-    # registrations of the originals and knows them only by replaying dedup.bands.
+    # sightings of the originals and knows them only by replaying dedup.log.
     pipeline = make_pipeline({"WIREWATCH_COMMIT_INTERVAL": "0.2", "WIREWATCH_COMMIT_EVERY": "1"})
     pipeline.start(only=("dedup",))
-    raw_topic, bands_topic = namespace + "articles.raw", namespace + "dedup.bands"
+    raw_topic, log_topic = namespace + "articles.raw", namespace + "dedup.log"
     await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 1)
     pairs = copy_pairs(6, "replayed")
     await publish(bootstrap, raw_topic, [(o.id.encode(), o.to_bytes()) for o, _ in pairs])
     await collect(bootstrap, namespace + "articles.unique", lambda v: _distinct(v) >= 6)
-    committed = await wait_until_committed(bootstrap, namespace + "dedup", bands_topic)
+    committed = await wait_until_committed(bootstrap, namespace + "dedup", log_topic)
     assert sum(committed.values()) > 0
 
     dedup = pipeline.of("dedup")[0]
@@ -231,7 +231,7 @@ async def test_a_restarted_dedup_rebuilds_its_band_index_from_the_bands_topic(
         bootstrap, namespace, {c.id for _, c in pairs} | {o.id for o, _ in pairs})
     assert copy_of == {c.id: o.id for o, c in pairs}
     assert unique_ids == {o.id for o, _ in pairs}
-    rebuilt = re.findall(r'msg="band index rebuilt".*? messages=(\d+)',
+    rebuilt = re.findall(r'msg="index rebuilt".*? messages=(\d+)',
                          (tmp_path / "logs" / "dedup-0.log").read_text())
     assert rebuilt and sum(map(int, rebuilt)) >= 1, "the restarted replica did not replay"
 

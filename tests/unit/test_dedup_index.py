@@ -1,19 +1,18 @@
-"""The band index of a dedup.bands partition: answers, and rebuilding it by replay."""
+"""dedup's index: verdicts in log order, story trails, and rebuilding it by replay."""
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
-from services.dedup.detector import LshParams, fingerprint
-from services.dedup.index import Answer, BandIndex, register_batcher, registrations
-from services.dedup.protocol import (
-    BandRegister,
-    BandStory,
-    StoryMark,
-    decode_band_message,
-)
+from schemas.article_raw import RawArticle
+from services.dedup.detector import LshParams
+from services.dedup.index import Decision, StoryIndex
+from services.dedup.protocol import Sightings, decode_log_message
+from services.dedup.stages import FingerprintStage, Topics
+from services.dedup.verdicts import render
 
 PARAMS = LshParams()
-PARTITIONS = 8
 DAY = 86400.0
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 PARAGRAPHS = [
     "Air defence units shot down most of the drones launched overnight at the capital, the "
@@ -32,112 +31,121 @@ OTHER = ("Grain exports through the western border crossings rose for a second m
          "to carry sunflower oil and maize to ports on the Danube and in Poland.")
 
 
-def messages(*articles: tuple[str, str], at: float = 1000.0,
-             params: LshParams = PARAMS) -> list[tuple[int, bytes]]:
-    """The dedup.bands messages that stage 1 sends for these (id, body) articles."""
-    batcher = register_batcher(params)
-    for article_id, body in articles:
-        items = registrations(article_id, fingerprint(body, params), params, now=at,
-                              partitions=PARTITIONS)
-        for partition, item in items.items():
-            batcher.add(partition, item)
-    return list(batcher.drain())
+def article(article_id: str, body: str, published_minutes: int | None = None) -> RawArticle:
+    published = None if published_minutes is None else T0 + timedelta(minutes=published_minutes)
+    return RawArticle(id=article_id, url=f"https://news.example/{article_id}",
+                      source=f"outlet-{article_id}", title=article_id.title(), body=body,
+                      published_at=published, fetched_at=T0 + timedelta(hours=1))
 
 
-def index() -> BandIndex:
-    return BandIndex(PARAMS, max_age=14 * DAY, max_entries=64)
+def sightings(*articles: RawArticle, at: float = 1000.0, params: LshParams = PARAMS) -> bytes:
+    """The dedup.log message that stage 1 sends for a batch of these articles."""
+    stage = FingerprintStage(params, Topics("log", "unique", "duplicates", "stories"),
+                             clock=lambda: at)
+    batch = stage.new_batch()
+    for a in articles:
+        stage.handle(batch, a.to_bytes())
+    (value,) = batch.drain()
+    return value
 
 
-Answers = list[tuple[str, Answer]]  # (article id, what one message answered it)
+def index() -> StoryIndex:
+    return StoryIndex(PARAMS, max_age=14 * DAY, max_entries=64)
 
 
-def apply(idx: BandIndex, value: bytes, now: float) -> Answers:
-    return list(idx.apply(decode_band_message(value), now).items())
-
-
-def replay(log: list[bytes], now: float = 1001.0) -> tuple[BandIndex, Answers]:
-    idx, answers = index(), []
+def replay(log: list[bytes]) -> tuple[StoryIndex, list[Decision]]:
+    idx, decisions = index(), []
     for value in log:
-        answers += apply(idx, value, now)
-    return idx, answers
+        decisions += idx.apply(decode_log_message(value))
+    return idx, decisions
 
 
-def matches_of(answers: Answers, article_id: str) -> set[str]:
-    return {m.article_id for a, answer in answers if a == article_id for m in answer.matches}
+def originals(decisions: list[Decision]) -> dict[str, str | None]:
+    return {d.article.id: None if d.verdict.original is None else d.verdict.original.article_id
+            for d in decisions}
 
 
-def test_each_registered_band_answers_once_and_the_copy_finds_the_story():
-    sent = messages(("story", STORY), ("copy", COPY), ("other", OTHER))
-    replies = []
-    for partition in range(PARTITIONS):
-        _, found = replay([v for p, v in sent if p == partition])
-        replies += found
-    for article_id, body in (("story", STORY), ("copy", COPY), ("other", OTHER)):
-        bands = [band for a, answer in replies if a == article_id for band in answer.bands]
-        assert len(bands) == len(set(bands)) == len(fingerprint(body, PARAMS).band_keys)
-    assert matches_of(replies, "copy") == {"story"}
-    assert matches_of(replies, "story") == matches_of(replies, "other") == set()
+STORY_A, COPY_A, OTHER_A = article("story", STORY), article("copy", COPY), article("other", OTHER)
 
 
-def test_replaying_a_partition_rebuilds_the_same_index_and_answers_the_same():
-    log = [v for p, v in messages(("story", STORY), ("copy", COPY)) + messages(("other", OTHER))]
-    first, replies = replay(log)
-    again, replies_again = replay(log)
-    assert replies_again == replies
-    assert again.bands == first.bands
-    # A message applied twice (a redelivery after a crash) changes nothing.
-    assert apply(first, log[0], 1002.0) == replay(log[:1])[1]
-    assert first.bands == again.bands
+def test_a_copy_is_told_its_original_and_joins_its_story():
+    _, decisions = replay([sightings(STORY_A, OTHER_A), sightings(COPY_A)])
+    assert originals(decisions) == {"story": None, "other": None, "copy": "story"}
+    copy = decisions[-1]
+    assert copy.verdict.story_of("copy") == "story"
+    assert copy.trail is not None and copy.trail.record().copy_count == 1
+    out = render(copy.article, copy.verdict)
+    assert out.duplicate_of == "story" and 0.8 <= out.similarity <= 1.0  # type: ignore[union-attr]
 
 
-def test_story_marks_reach_later_copies_through_the_band():
-    log = [v for _, v in messages(("story", STORY), ("copy", COPY))]
-    idx, _ = replay(log)
-    fp = fingerprint(COPY, PARAMS)
-    idx.apply(BandStory(marks=[StoryMark(article_id="copy", story_id="story",
-                                         band_keys=list(fp.band_keys))]), 1002.0)
-    late_copy = messages(("late", COPY + "\n\nSign up for our newsletter"))
-    answers = [a for _, v in late_copy for a in apply(idx, v, 1003.0)]
-    stories = {m.article_id: m.story_id for _, answer in answers for m in answer.matches}
-    # The newsletter line is boilerplate, so the late copy is an exact copy of "copy",
-    # whose story the band now knows; "story" itself was never marked (it is unique).
-    assert stories == {"copy": "story", "story": None}
+def test_a_copy_of_a_copy_joins_the_first_story():
+    late = article("late", COPY + "\n\nSign up for our newsletter")
+    _, decisions = replay([sightings(STORY_A), sightings(COPY_A), sightings(late)])
+    (last,) = [d for d in decisions if d.article.id == "late"]
+    assert last.verdict.story_of("late") == "story"
+    assert last.trail is not None and last.trail.record().copy_count == 2
+
+
+def test_the_verdict_is_a_function_of_the_log_and_a_repeat_gets_the_same_one():
+    log = [sightings(STORY_A, COPY_A), sightings(OTHER_A)]
+    first, decisions = replay(log)
+    again, decisions_again = replay(log)
+    assert originals(decisions) == originals(decisions_again)
+    assert first.keys == again.keys and set(first.entries) == set(again.entries)
+    # A message applied twice (a redelivery after a crash) repeats its verdicts and
+    # changes nothing.
+    repeated = first.apply(decode_log_message(log[0]))
+    assert [d.repeated for d in repeated] == [True, True]
+    assert originals(repeated) == originals(decisions[:2])
+    assert first.keys == again.keys
+    assert repeated[1].trail is not None and repeated[1].trail.record().copy_count == 1
+
+
+def test_the_story_origin_is_the_earliest_publication_whatever_the_order_read():
+    early = article("early", COPY, published_minutes=0)
+    late = article("late", STORY, published_minutes=30)
+    _, decisions = replay([sightings(late), sightings(early)])
+    story = decisions[-1].trail
+    assert story is not None and story.story_id == "late"  # named after the first read
+    assert story.record().origin.article_id == "early"
 
 
 def test_articles_older_than_the_retention_are_forgotten():
-    old = messages(("story", STORY), at=0.0)
-    idx, _ = replay([v for _, v in old], now=1.0)
-    new = messages(("copy", COPY), at=20 * DAY)
-    answers = [a for _, v in new for a in apply(idx, v, 20 * DAY)]
-    assert matches_of(answers, "copy") == set()
+    idx, _ = replay([sightings(STORY_A, at=0.0)])
+    (copy,) = idx.apply(decode_log_message(sightings(COPY_A, at=20 * DAY)))
+    assert copy.verdict.original is None
 
 
 def test_a_sweep_bounds_the_index_by_the_retention_and_changes_no_answer():
-    old = [v for _, v in messages(("story", STORY), ("other", OTHER), at=0.0)]
-    fresh = [v for _, v in messages(("copy", COPY), at=10 * DAY)]
-    swept, kept = replay(old + fresh, now=10 * DAY)[0], replay(old + fresh, now=10 * DAY)[0]
-    keys_before = len(swept.bands)
-    assert swept.expire(now=15 * DAY) > 0  # "story" and "other" are past 14 days
-    assert len(swept.bands) < keys_before
-    assert {e.article_id for entries in swept.bands.values() for e in entries} == {"copy"}
-    # A later copy of either gets the same answers from the swept index as from one that
-    # was never swept: registering ignores expired entries anyway.
-    late = [v for _, v in messages(("late", COPY + "\n\nSource link"), at=15 * DAY)]
-    assert [apply(swept, v, 15 * DAY) for v in late] == [apply(kept, v, 15 * DAY)
-                                                          for v in late]
+    log = [sightings(STORY_A, OTHER_A, at=0.0), sightings(COPY_A, at=10 * DAY)]
+    swept, kept = replay(log)[0], replay(log)[0]
+    keys_before = len(swept.keys)
+    # "story" and "other" are past 14 days, and so is the story "copy" joined.
+    assert swept.expire(now=14.5 * DAY) > 0
+    assert len(swept.keys) < keys_before
+    assert set(swept.entries) == {"copy"}
+    assert {v for listed in swept.keys.values() for v in listed} == {"copy"}
+    # A later copy gets the same answer from the swept index as from one never swept.
+    late = sightings(article("late", COPY + "\n\nSource link"), at=14.5 * DAY)
+    assert originals(swept.apply(decode_log_message(late))) == originals(
+        kept.apply(decode_log_message(late))) == {"late": "copy"}
 
 
-def test_registrations_made_with_other_parameters_are_answered_but_never_indexed():
+def test_a_key_keeps_only_its_latest_articles():
+    idx = StoryIndex(PARAMS, max_age=14 * DAY, max_entries=2)
+    idx.apply(decode_log_message(sightings(STORY_A, article("b", STORY), article("c", STORY))))
+    assert all(len(listed) <= 2 for listed in idx.keys.values())
+    assert set(idx.entries) == {"story", "b", "c"}
+
+
+def test_sightings_made_with_other_parameters_are_unique_and_never_indexed():
     # A log written before the shingle size changed, then one article with the new size.
     older = replace(PARAMS, shingle_size=4)
-    log = [v for _, v in messages(("story", STORY), ("other", OTHER), params=older)]
-    idx, answers = replay(log)
-    assert idx.ignored == sum(len(decode_band_message(v).registrations) for v in log)
-    assert idx.bands == {} and all(not answer.matches for _, answer in answers)
-    assert {a for a, _ in answers} == {"story", "other"}  # nobody is left waiting
-    copy = [a for _, v in messages(("copy", COPY)) for a in apply(idx, v, 1002.0)]
-    assert matches_of(copy, "copy") == set()  # the older entries cannot match it
-    legacy = BandRegister.model_validate_json(log[0]).model_copy(update={"params": None})
-    before = idx.ignored
-    apply(idx, legacy.to_bytes(), 1003.0)
-    assert idx.ignored > before  # written before parameters were recorded
+    log = [sightings(STORY_A, OTHER_A, params=older)]
+    idx, decisions = replay(log)
+    assert idx.ignored == 2 and idx.keys == {}
+    assert originals(decisions) == {"story": None, "other": None}  # nobody is left waiting
+    (copy,) = idx.apply(decode_log_message(sightings(COPY_A)))
+    assert copy.verdict.original is None  # the older sightings cannot match it
+    message = Sightings.model_validate_json(sightings(COPY_A))
+    assert message.params.shingle_size == PARAMS.shingle_size

@@ -15,7 +15,6 @@ from aiokafka.errors import (
 
 from schemas.base import MessageDecodeError
 from schemas.deadletter import DeadLetter
-from services.dedup.protocol import BandStory, Batcher, ItemTooLarge, StoryMark
 from wirewatch.settings import CommonSettings
 from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
 
@@ -114,10 +113,3 @@ async def test_a_payload_too_large_is_cut_in_its_dead_letter(tmp_path):
     (letter,) = dead.sent
     assert letter.truncated and len(letter.payload) == 256_000 and "900,000 bytes" in letter.error
 
-
-def test_an_item_too_large_for_one_message_is_refused_by_the_batcher():
-    batcher = Batcher(BandStory, "marks", max_bytes=1000)
-    batcher.add(0, StoryMark(article_id="a", story_id="a", band_keys=["k" * 900]))
-    with pytest.raises(ItemTooLarge, match="over the 1,000 bytes"):
-        batcher.add(0, StoryMark(article_id="b", story_id="b", band_keys=["k" * 1000]))
-    assert len(list(batcher.drain())) == 1

@@ -291,7 +291,7 @@ class Comparable:
     rows: tuple[bytes, ...]  # the signature's bands as bytes
     sketch: tuple[int, ...]
     distinct: frozenset[int]
-    anchors: frozenset[int]
+    anchors: tuple[int, ...]  # sorted, distinct: only ever listed as keys
     size: int
 
     @classmethod
@@ -301,14 +301,16 @@ class Comparable:
         values = tuple(sketch.tolist())
         return cls(signature, tuple(raw[i:i + step] for i in range(0, len(raw), step)),
                    values, frozenset(values),
-                   frozenset(v for v in values if v % params.anchor_mod == 0), size)
+                   tuple(sorted({v for v in values if v % params.anchor_mod == 0})), size)
 
     @classmethod
     def from_fingerprint(cls, fp: Fingerprint, params: LshParams) -> Comparable:
         return cls.of(fp.signature, fp.sketch, fp.size, params)
 
 
-Key = tuple[Any, Any]
+# The three kinds of key are told apart by type, so they never collide and a key costs
+# no wrapper: the exact-text hash (str), a band (its number and rows), an anchor (int).
+Key = str | tuple[int, bytes] | int
 
 
 def index_keys(text: Comparable, exact: str) -> list[Key]:
@@ -316,7 +318,7 @@ def index_keys(text: Comparable, exact: str) -> list[Key]:
     share a band when its rows are equal) and each anchor. None for an empty text."""
     if text.size == 0:
         return []
-    return [("x", exact), *enumerate(text.rows), *(("a", v) for v in sorted(text.anchors))]
+    return [exact, *enumerate(text.rows), *text.anchors]
 
 
 def _interior_gap(sketch: Sequence[int], shared: frozenset[int]) -> int:

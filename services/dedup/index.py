@@ -36,9 +36,13 @@ class Indexed:
     article_id: str
     text: Comparable
     exact: str
-    keys: tuple[Key, ...]
+    indexed: bool  # filed under its keys (made with this index's detector parameters)
     at: float
     verdict: Verdict
+
+    def filed_under(self) -> list[Key]:
+        # Recomputed when needed rather than kept: 40-odd tuples per article.
+        return index_keys(self.text, self.exact) if self.indexed else []
 
     @property
     def story_id(self) -> str:
@@ -65,7 +69,9 @@ class StoryIndex:
     max_age: float
     max_entries: int  # articles kept per key, the latest: bounds a key every text shares
     entries: dict[str, Indexed] = field(default_factory=dict)
-    keys: dict[Key, list[str]] = field(default_factory=dict)
+    # The articles under each key, oldest first (read them with :meth:`filed`). Most keys
+    # belong to one article: that one is kept as its bare id, a tuple only from two on.
+    keys: dict[Key, str | tuple[str, ...]] = field(default_factory=dict)
     trails: dict[str, StoryTrail] = field(default_factory=dict)
     next_offset: int = 0  # the first offset of the log not applied yet
     ignored: int = 0  # sightings made with other detector parameters, not indexed
@@ -90,21 +96,30 @@ class StoryIndex:
         old = {a for a, e in self.entries.items() if now - e.at > self.max_age}
         for article_id in old:
             entry = self.entries.pop(article_id)
-            for key in entry.keys:
-                kept = [a for a in self.keys.get(key, ()) if a != article_id]
-                if kept:
-                    self.keys[key] = kept
-                else:
-                    self.keys.pop(key, None)
+            for key in entry.filed_under():
+                self._file(key, tuple(a for a in self.filed(key) if a != article_id))
         stale = [s for s, t in self.trails.items() if now - t.last_seen.timestamp() > self.max_age]
         for story_id in stale:
             del self.trails[story_id]
         return len(old) + len(stale)
 
+    def filed(self, key: Key) -> tuple[str, ...]:
+        """The ids of the articles under ``key``, oldest first."""
+        found = self.keys.get(key, ())
+        return (found,) if isinstance(found, str) else found
+
+    def _file(self, key: Key, article_ids: tuple[str, ...]) -> None:
+        if len(article_ids) > 1:
+            self.keys[key] = article_ids
+        elif article_ids:
+            self.keys[key] = article_ids[0]
+        else:
+            self.keys.pop(key, None)
+
     def _candidates(self, keys: list[Key], at: float) -> Iterator[Indexed]:
         seen: set[str] = set()
         for key in keys:
-            for article_id in self.keys.get(key, ()):
+            for article_id in self.filed(key):
                 if article_id in seen:
                     continue
                 seen.add(article_id)
@@ -126,13 +141,10 @@ class StoryIndex:
             if similarity is not None:
                 matches.append(Match(entry.article_id, entry.story_id, min(1.0, similarity)))
         verdict = Verdict(choose_original(matches))
-        entry = Indexed(article.id, text, sighting.exact, tuple(keys), sighting.at, verdict)
+        entry = Indexed(article.id, text, sighting.exact, comparable, sighting.at, verdict)
         self.entries[article.id] = entry
         for key in keys:
-            listed = self.keys.setdefault(key, [])
-            listed.append(article.id)
-            if len(listed) > self.max_entries:
-                del listed[0]
+            self._file(key, (*self.filed(key), article.id)[-self.max_entries:])
         similarity = 1.0 if verdict.original is None else verdict.original.similarity
         trail, _ = join(self.trails.get(entry.story_id), entry.story_id,
                         member_of(article, similarity), datetime.fromtimestamp(sighting.at, UTC))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -51,7 +51,7 @@ async def admin(bootstrap_servers: str) -> AsyncIterator[AIOKafkaAdminClient]:
 
 async def read_partition(
     bootstrap_servers: str, topic: str, partition: int, start: int, end: int
-) -> AsyncIterator[ConsumerRecord[bytes, bytes]]:
+) -> AsyncGenerator[ConsumerRecord[bytes, bytes], None]:
     """Yield the records of one partition from offset ``start`` up to, not including, ``end``
     (from the oldest one kept, if retention has deleted ``start``)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None,

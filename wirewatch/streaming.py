@@ -30,8 +30,9 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from aiokafka.errors import (
@@ -56,8 +57,16 @@ from wirewatch.deadletters import make_dead_letter
 from wirewatch.logs import fields, logging_config
 from wirewatch.settings import CommonSettings
 
-__all__ = ["INFRASTRUCTURE_ERRORS", "ErrorPolicy", "ProcessingError", "make_app", "run_worker",
-           "take_ready"]
+__all__ = [
+    "INFRASTRUCTURE_ERRORS",
+    "ErrorPolicy",
+    "ProcessingError",
+    "Record",
+    "make_app",
+    "run_worker",
+    "take_ready",
+    "tune_gc",
+]
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +209,8 @@ def make_app(service: str, settings: CommonSettings, **options: Any) -> faust.Ap
 GC_THRESHOLDS = (100_000, 20, 100)
 
 
-def run_worker(app: faust.App, service: str, settings: CommonSettings) -> None:
-    """Run a faust worker in the foreground with wirewatch's logging; returns on shutdown."""
+def tune_gc() -> None:
+    """Keep CPython's collector from rescanning a stream service's long-lived state."""
     # A stream service allocates many short-lived objects per message while it holds a
     # large, slowly growing state (dedup's index). With CPython's default thresholds
     # the collector scans that state over and over: decoding a batch took five times as
@@ -209,6 +218,11 @@ def run_worker(app: faust.App, service: str, settings: CommonSettings) -> None:
     # and the youngest generation is collected less often.
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+
+
+def run_worker(app: faust.App, service: str, settings: CommonSettings) -> None:
+    """Run a faust worker in the foreground with wirewatch's logging; returns on shutdown."""
+    tune_gc()
     worker = faust.Worker(
         app,
         loglevel=settings.log_level,
@@ -231,25 +245,66 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 TOO_LARGE_ERRORS: tuple[type[BaseException], ...] = (MessageSizeTooLargeError,)
 
 
+class Message(Protocol):
+    """What the policy reads of a message: faust's and aiokafka's records both have it."""
+
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+class Delivery(Protocol):
+    """A message that has a message (a faust event, or :class:`Record` around aiokafka's)."""
+
+    @property
+    def message(self) -> Message: ...
+
+
+@dataclass(frozen=True)
+class Record:
+    """An aiokafka record in the shape the policy takes (faust's events have it already)."""
+
+    message: Message
+
+
+class DeadLetterSink(Protocol):
+    """Where dead letters go: ``send`` buffers one and returns its delivery to await."""
+
+    def send(self, *, key: bytes | None, value: bytes) -> Awaitable[Awaitable[object]]: ...
+
+
 class ErrorPolicy:
-    """Applies the module's error policy to each event of a stream for one stage."""
+    """Applies the module's error policy to each message of a stream for one stage."""
 
     def __init__(
         self,
-        app: faust.App,
-        settings: CommonSettings,
+        deadletters: DeadLetterSink,
+        stop: Callable[[], Awaitable[object]],
         *,
         max_consecutive_failures: int = 50,
         first_retry: float = 0.2,
         max_retry: float = 30.0,
     ) -> None:
-        self._deadletters = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
-        self._app = app
+        self._deadletters = deadletters
+        self._stop = stop
         self._max_failures = max_consecutive_failures
         self._failures = 0
         self._first_retry, self._max_retry = first_retry, max_retry
 
-    async def dead_letter(self, event: faust.EventT[bytes], stage: str, error: str) -> None:
+    @classmethod
+    def for_app(cls, app: faust.App, settings: CommonSettings, **options: Any) -> ErrorPolicy:
+        """The policy of a faust app: dead letters through its producer, stopped with it."""
+        topic = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
+        return cls(topic, app.stop, **options)
+
+    async def dead_letter(self, event: Delivery, stage: str, error: str) -> None:
         """Send the event's message to ``deadletters`` with the reason; a send that fails
         is tried again until the broker takes it (the partition waits meanwhile)."""
         msg = event.message
@@ -293,7 +348,7 @@ class ErrorPolicy:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry)
 
-    async def run(self, event: faust.EventT[bytes], stage: str, handler: Handler) -> None:
+    async def run(self, event: Delivery, stage: str, handler: Handler) -> None:
         """Handle one event: retried while the infrastructure fails, dead-lettered when
         the message itself is the problem, as the policy says."""
         msg = event.message
@@ -316,6 +371,6 @@ class ErrorPolicy:
             if self._failures >= self._max_failures:
                 log.critical("too many consecutive failures; stopping",
                              extra=fields(stage=stage, failures=self._failures))
-                await self._app.stop()
+                await self._stop()
         else:
             self._failures = 0

@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> faust.App:
     model = TopicModel.load(settings.model_path)
     log.info("topic model loaded", extra=fields(model=model.label, path=str(settings.model_path)))
     app = make_app(SERVICE, settings)
-    policy = ErrorPolicy(app, settings)
+    policy = ErrorPolicy.for_app(app, settings)
     source = app.topic(settings.topic(ARTICLES_UNIQUE.name), value_type=bytes)
     target = app.topic(settings.topic(ARTICLES_CLASSIFIED.name), value_type=bytes)
 

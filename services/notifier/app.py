@@ -81,7 +81,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     subscriptions = SubscriptionIndex()
     loaded = asyncio.Event()  # the subscriptions topic read to its end at start
     app = make_app(SERVICE, settings)
-    policy = ErrorPolicy(app, settings)
+    policy = ErrorPolicy.for_app(app, settings)
     subscriptions_topic = settings.topic(SUBSCRIPTIONS.name)
     source = app.topic(settings.topic(ARTICLES_CLASSIFIED.name), value_type=bytes)
     alerts = app.topic(settings.topic(ALERTS.name), value_type=bytes)

@@ -15,8 +15,7 @@ from aiokafka.errors import (
 
 from schemas.base import MessageDecodeError
 from schemas.deadletter import DeadLetter
-from wirewatch.settings import CommonSettings
-from wirewatch.streaming import ErrorPolicy, ProcessingError, make_app
+from wirewatch.streaming import ErrorPolicy, ProcessingError
 
 
 @dataclass
@@ -53,11 +52,10 @@ class _DeadLetters:
 
 
 def _policy(tmp_path, dead: _DeadLetters) -> ErrorPolicy:
-    settings = CommonSettings.model_validate({"WIREWATCH_DATA_DIR": str(tmp_path)})
-    policy = ErrorPolicy(make_app("test", settings), settings, first_retry=0.001,
-                         max_retry=0.004)
-    policy._deadletters = dead  # type: ignore[assignment]
-    return policy
+    async def stop() -> None:
+        return None
+
+    return ErrorPolicy(dead, stop, first_retry=0.001, max_retry=0.004)
 
 
 def _failing(*errors: BaseException) -> tuple[list[int], Any]:

@@ -156,7 +156,7 @@ class Dedup:
                 fetched[tp] = [*fetched.get(tp, []), *records]
         for tp, records in fetched.items():
             if tp.topic == self.topics.log:
-                handled = await self._decide(tp, records)
+                handled = await self._decide(records)
             else:
                 handled = await self._fingerprint(records)
             if handled:
@@ -178,27 +178,24 @@ class Dedup:
         await self.fingerprints.finish(batch, self._send)
         return len(records)
 
-    async def _decide(self, tp: TopicPartition, records: Records) -> int:
-        """Decide the log's records in order; how many were handled. It stops early when
-        the log has gone to another replica meanwhile (a rebalance): the rest is theirs."""
+    async def _decide(self, records: Records) -> int:
+        """Decide the log's records in order; how many were handled. If the log goes to
+        another replica meanwhile (a rebalance), the rest of the batch is still decided
+        (on an index replayed again if need be): the same verdicts, sent twice at most."""
         batch = DecideBatch()
 
         async def one(key: bytes | None, value: bytes) -> None:
             self.decide.handle(batch, value)
 
-        handled = 0
         for record in records:
             await self._caught_up(record.offset)
-            if tp not in self.consumer.assignment():
-                break
             # No await between the catch-up and the handling: the index cannot be
             # replaced in between (see assigned()).
             await self.policy.run(Record(record), "dedup.decide", one)
             index = self.decide.index
             index.next_offset = max(index.next_offset, record.offset + 1)
-            handled += 1
         await self.decide.finish(batch)
-        return handled
+        return len(records)
 
     async def _send(self, topic: str, value: bytes, *, key: bytes | None = None,
                     partition: int | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Faust plumbing shared by the stream services: the app factory, the worker, the error policy.
+"""Stream plumbing: the faust app factory and worker, and the error policy that the faust
+services and dedup (on aiokafka) share.
 
 Error policy for every stream stage (written down once, applied by :class:`ErrorPolicy`):
 

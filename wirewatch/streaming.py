@@ -30,8 +30,7 @@ import gc
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -61,75 +60,14 @@ from wirewatch.settings import CommonSettings
 __all__ = [
     "INFRASTRUCTURE_ERRORS",
     "ErrorPolicy",
+    "Message",
     "ProcessingError",
-    "Record",
     "make_app",
     "run_worker",
-    "take_ready",
     "tune_gc",
 ]
 
 log = logging.getLogger(__name__)
-
-
-async def take_ready(stream: Any, most: int, *, linger: float = 0.0,
-                     idle_check: float = 1.0) -> AsyncIterator[list[faust.EventT[Any]]]:
-    """A stream's events in batches of what has already arrived, at most ``most``.
-
-    An idle stage handles the first event that comes at once; while it handles a batch,
-    the events that arrive meanwhile gather for the next one. So batches are small at low
-    rates (no wait to fill them) and grow with the load. faust's ``take_events`` instead
-    waits up to its ``within`` after every batch, and stops reading while a batch is
-    handled, which cost each stage that wait in latency at low rates.
-
-    Like ``take_events`` (whose stream hooks this uses, faust-streaming 0.15.3): the
-    stream is read passively by faust's own task, and events are acknowledged only after
-    the batch they came in has been handled, so offsets are committed at least once.
-
-    ``linger``: how long an idle stage waits after a first event for others to join it
-    (a stage that fans each message out to many partitions pays per message it sends).
-    """
-    ready: list[faust.EventT[Any]] = []
-    arrived, room, full = asyncio.Event(), asyncio.Event(), asyncio.Event()
-    room.set()
-
-    async def gather(value: Any) -> Any:
-        if len(ready) >= most:  # back-pressure: the reader waits for the batch to go
-            room.clear()
-            await stream.wait(room)
-        event = stream.current_event
-        if event is None:
-            raise RuntimeError("take_ready found no current event")
-        ready.append(event)
-        arrived.set()
-        if len(ready) >= most:
-            full.set()
-        return value
-
-    acks = stream.enable_acks
-    stream.enable_acks = False
-    stream.add_processor(gather)
-    stream._enable_passive(aiter(stream.channel))
-    try:
-        while not stream.should_stop:
-            if not ready:
-                arrived.clear()
-                await stream.wait_for_stopped(arrived, timeout=idle_check)
-                if ready and linger and len(ready) < most:
-                    full.clear()
-                    await stream.wait_for_stopped(full, timeout=linger)
-                continue
-            batch = ready[:]
-            ready.clear()
-            room.set()
-            try:
-                yield batch
-            finally:
-                for event in batch:
-                    await stream.ack(event)
-    finally:
-        stream.enable_acks = acks
-        stream._processors.remove(gather)
 
 
 class RewindingRecovery(Recovery):
@@ -247,7 +185,8 @@ TOO_LARGE_ERRORS: tuple[type[BaseException], ...] = (MessageSizeTooLargeError,)
 
 
 class Message(Protocol):
-    """What the policy reads of a message: faust's and aiokafka's records both have it."""
+    """What the policy reads of a message: a faust event's ``message`` and an aiokafka
+    record both have it."""
 
     @property
     def key(self) -> bytes | None: ...
@@ -259,20 +198,6 @@ class Message(Protocol):
     def partition(self) -> int: ...
     @property
     def offset(self) -> int: ...
-
-
-class Delivery(Protocol):
-    """A message that has a message (a faust event, or :class:`Record` around aiokafka's)."""
-
-    @property
-    def message(self) -> Message: ...
-
-
-@dataclass(frozen=True)
-class Record:
-    """An aiokafka record in the shape the policy takes (faust's events have it already)."""
-
-    message: Message
 
 
 class DeadLetterSink(Protocol):
@@ -305,10 +230,9 @@ class ErrorPolicy:
         topic = app.topic(settings.topic(DEADLETTERS.name), value_type=bytes)
         return cls(topic, app.stop, **options)
 
-    async def dead_letter(self, event: Delivery, stage: str, error: str) -> None:
-        """Send the event's message to ``deadletters`` with the reason; a send that fails
-        is tried again until the broker takes it (the partition waits meanwhile)."""
-        msg = event.message
+    async def dead_letter(self, msg: Message, stage: str, error: str) -> None:
+        """Send the message to ``deadletters`` with the reason; a send that fails is
+        tried again until the broker takes it (the partition waits meanwhile)."""
         record = make_dead_letter(
             stage=stage,
             error=error,
@@ -349,18 +273,17 @@ class ErrorPolicy:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_retry)
 
-    async def run(self, event: Delivery, stage: str, handler: Handler) -> None:
-        """Handle one event: retried while the infrastructure fails, dead-lettered when
+    async def run(self, msg: Message, stage: str, handler: Handler) -> None:
+        """Handle one message: retried while the infrastructure fails, dead-lettered when
         the message itself is the problem, as the policy says."""
-        msg = event.message
         try:
             await self.retrying(stage, lambda: handler(msg.key, msg.value or b""))
         except (MessageDecodeError, ProcessingError) as exc:
             self._failures = 0
-            await self.dead_letter(event, stage, str(exc))
+            await self.dead_letter(msg, stage, str(exc))
         except TOO_LARGE_ERRORS as exc:
             self._failures = 0
-            await self.dead_letter(event, stage, f"too large to forward: {exc}")
+            await self.dead_letter(msg, stage, f"too large to forward: {exc}")
         except Exception as exc:
             self._failures += 1
             log.exception(
@@ -368,7 +291,7 @@ class ErrorPolicy:
                 extra=fields(stage=stage, topic=msg.topic, partition=msg.partition,
                              offset=msg.offset, consecutive=self._failures),
             )
-            await self.dead_letter(event, stage, f"unexpected {type(exc).__name__}: {exc}")
+            await self.dead_letter(msg, stage, f"unexpected {type(exc).__name__}: {exc}")
             if self._failures >= self._max_failures:
                 log.critical("too many consecutive failures; stopping",
                              extra=fields(stage=stage, failures=self._failures))

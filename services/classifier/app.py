@@ -52,6 +52,6 @@ def create_app(settings: Settings) -> faust.App:
     @app.agent(source, name="classify_articles")
     async def classify_articles(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await policy.run(event, "classifier.classify", classify_one)
+            await policy.run(event.message, "classifier.classify", classify_one)
 
     return app

@@ -42,7 +42,7 @@ from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, To
 from services.dedup.topics import LOG, SERVICE
 from wirewatch.kafka import read_partition
 from wirewatch.logs import fields
-from wirewatch.streaming import ErrorPolicy, Record
+from wirewatch.streaming import ErrorPolicy
 
 __all__ = ["PRODUCER_BATCH_BYTES", "SERVICE", "Dedup"]
 
@@ -156,30 +156,28 @@ class Dedup:
                 fetched[tp] = [*fetched.get(tp, []), *records]
         for tp, records in fetched.items():
             if tp.topic == self.topics.log:
-                handled = await self._decide(records)
+                await self._decide(records)
             else:
-                handled = await self._fingerprint(records)
-            if handled:
-                self._handled[tp] = records[handled - 1].offset + 1
-                self._since_commit += handled
+                await self._fingerprint(records)
+            self._handled[tp] = records[-1].offset + 1
+            self._since_commit += len(records)
         if self._handled and (self._since_commit >= s.commit_every
                               or time.monotonic() - self._last_commit >= s.commit_interval):
             self._commit_soon()
 
-    async def _fingerprint(self, records: Records) -> int:
-        """Fingerprint the records and send their sightings; how many were handled."""
+    async def _fingerprint(self, records: Records) -> None:
+        """Fingerprint the records and send their sightings."""
         batch = self.fingerprints.new_batch()
 
         async def one(key: bytes | None, value: bytes) -> None:
             self.fingerprints.handle(batch, value)
 
         for record in records:
-            await self.policy.run(Record(record), "dedup.fingerprint", one)
+            await self.policy.run(record, "dedup.fingerprint", one)
         await self.fingerprints.finish(batch, self._send)
-        return len(records)
 
-    async def _decide(self, records: Records) -> int:
-        """Decide the log's records in order; how many were handled. If the log goes to
+    async def _decide(self, records: Records) -> None:
+        """Decide the log's records in order. If the log goes to
         another replica meanwhile (a rebalance), the rest of the batch is still decided
         (on an index replayed again if need be): the same verdicts, sent twice at most."""
         batch = DecideBatch()
@@ -191,11 +189,10 @@ class Dedup:
             await self._caught_up(record.offset)
             # No await between the catch-up and the handling: the index cannot be
             # replaced in between (see assigned()).
-            await self.policy.run(Record(record), "dedup.decide", one)
+            await self.policy.run(record, "dedup.decide", one)
             index = self.decide.index
             index.next_offset = max(index.next_offset, record.offset + 1)
         await self.decide.finish(batch)
-        return len(records)
 
     async def _send(self, topic: str, value: bytes, *, key: bytes | None = None,
                     partition: int | None = None) -> None:

@@ -34,7 +34,7 @@ from schemas.article_raw import RawArticle
 from services.classifier.corpus import CorpusArticle
 from services.dedup.detector import LshParams
 from services.dedup.index import StoryIndex
-from services.dedup.protocol import Sightings
+from services.dedup.protocol import decode_log_message
 from services.dedup.stages import FingerprintStage, Topics
 
 __all__ = ["DedupScores", "Doc", "build_set", "judge", "score"]
@@ -241,7 +241,7 @@ def judge(docs: Sequence[Doc], params: LshParams, *, max_entries: int = 64) -> l
         batch = stage.new_batch()
         stage.handle(batch, _as_article(doc).to_bytes())
         (value,) = batch.drain()
-        (decision,) = index.apply(Sightings.model_validate_json(value))
+        (decision,) = index.apply(decode_log_message(value))
         original = decision.verdict.original
         if original is None:
             out.append(Judged(doc))

@@ -11,7 +11,7 @@ publish the verdict (the article itself included).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -85,25 +85,23 @@ class ItemTooLarge(ValueError):
 
 
 class Batcher:
-    """Items bound for one topic, gathered into batch messages of one kind.
+    """Sightings bound for ``dedup.log``, gathered into :class:`Sightings` messages.
 
-    A message is closed once its items pass ``max_bytes`` (well under the broker's
-    1 MB limit), so a batch of long articles becomes several messages.
+    A message is closed once its sightings pass ``max_bytes`` (well under the broker's
+    1 MB limit), so a batch of long articles becomes several messages. Each sighting is
+    encoded once, when added; a message is those encodings joined under one head.
     """
 
-    def __init__(self, kind: type[Event], field: str, *, max_bytes: int = 512 * 1024,
-                 head: Part | None = None, head_field: str = "") -> None:
-        self._head: dict[str, Any] = {"schema_version": kind.SCHEMA_VERSION,
-                                      "op": kind.model_fields["op"].default}
-        if head is not None:
-            self._head[head_field] = head.model_dump(mode="json")
-        self._field = field
+    def __init__(self, params: DetectorParams, *, max_bytes: int = 512 * 1024) -> None:
+        head = {"schema_version": Sightings.SCHEMA_VERSION, "op": "sightings",
+                "params": params.model_dump(mode="json")}
+        self._head = orjson.dumps(head)[:-1] + b',"sightings":['  # open for the items
         self._max_bytes = max_bytes
         self._open: tuple[list[bytes], int] = ([], 0)
         self._closed: list[list[bytes]] = []
 
-    def add(self, item: Part) -> None:
-        """Queue one item; ItemTooLarge if it alone would pass ``max_bytes``."""
+    def add(self, item: Sighting) -> None:
+        """Queue one sighting; ItemTooLarge if it alone would pass ``max_bytes``."""
         encoded = item.model_dump_json().encode()
         if len(encoded) > self._max_bytes:
             raise ItemTooLarge(f"{len(encoded):,} bytes encoded, over the {self._max_bytes:,} "
@@ -119,6 +117,5 @@ class Batcher:
         """Every queued message; the batcher is empty afterwards."""
         closed = [*self._closed, self._open[0]] if self._open[0] else self._closed
         self._open, self._closed = ([], 0), []
-        head = orjson.dumps(self._head)[:-1]  # the object without its closing brace
         for items in closed:
-            yield b"".join((head, b',"', self._field.encode(), b'":[', b",".join(items), b"]}"))
+            yield b"".join((self._head, b",".join(items), b"]}"))

@@ -28,7 +28,6 @@ from services.dedup.protocol import (
     DetectorParams,
     ItemTooLarge,
     Sighting,
-    Sightings,
     decode_log_message,
 )
 from services.dedup.stories import StoryTrail
@@ -67,7 +66,7 @@ class FingerprintStage:
         self._tag = DetectorParams(**params.tag())
 
     def new_batch(self) -> Batcher:
-        return Batcher(Sightings, "sightings", head=self._tag, head_field="params")
+        return Batcher(self._tag)
 
     def handle(self, batch: Batcher, value: bytes) -> None:
         article = RawArticle.from_bytes(value)

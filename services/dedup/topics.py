@@ -6,7 +6,7 @@ from wirewatch.topology import TopicPlan
 
 __all__ = ["LOG", "LOG_RETENTION_DAYS", "SERVICE", "internal_topics"]
 
-SERVICE = "dedup"  # the faust app id
+SERVICE = "dedup"  # the consumer group every replica joins
 # dedup rebuilds its index by replaying this topic, so it keeps at least
 # DEDUP_RETENTION_DAYS (14 by default) of sightings.
 LOG_RETENTION_DAYS = 15

@@ -151,7 +151,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
         # Each record reaches one replica here: an unusable one is dead-lettered once,
         # not by every replica that reads the topic.
         async for event in stream.events():
-            await policy.run(event, "notifier.subscriptions",
+            await policy.run(event.message, "notifier.subscriptions",
                              functools.partial(check_subscription, event))
 
     async def notify_one(event: faust.EventT[bytes], key: bytes | None, value: bytes) -> None:
@@ -181,7 +181,7 @@ def create_app(settings: Settings, environ: Mapping[str, str] | None = None) -> 
     @app.agent(source, name="notify_subscribers")
     async def notify_subscribers(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await policy.run(event, "notifier.notify", functools.partial(notify_one, event))
+            await policy.run(event.message, "notifier.notify", functools.partial(notify_one, event))
 
     async def attempt(sub: Subscription, slot: PendingSlot,
                       article: ClassifiedArticle) -> DeliveryError | None:

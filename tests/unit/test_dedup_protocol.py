@@ -13,7 +13,6 @@ from services.dedup.protocol import (
     DetectorParams,
     ItemTooLarge,
     Sighting,
-    Sightings,
     decode_log_message,
 )
 
@@ -27,7 +26,7 @@ def sighting(article_id: str, body: str = "text") -> Sighting:
 
 
 def test_a_batcher_makes_one_valid_message_stamped_with_the_parameters():
-    batcher = Batcher(Sightings, "sightings", head=PARAMS, head_field="params")
+    batcher = Batcher(PARAMS)
     for article_id in ("a", "b", "c"):
         batcher.add(sighting(article_id))
     (value,) = batcher.drain()
@@ -39,7 +38,7 @@ def test_a_batcher_makes_one_valid_message_stamped_with_the_parameters():
 
 
 def test_a_batcher_splits_a_batch_that_outgrows_the_message_limit():
-    batcher = Batcher(Sightings, "sightings", max_bytes=1200, head=PARAMS, head_field="params")
+    batcher = Batcher(PARAMS, max_bytes=1200)
     for i in range(10):
         batcher.add(sighting(f"article-{i}", "word " * 40))
     sent = list(batcher.drain())

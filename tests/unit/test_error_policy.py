@@ -27,11 +27,6 @@ class _Message:
     offset: int = 41
 
 
-@dataclass
-class _Event:
-    message: _Message
-
-
 class _DeadLetters:
     """Stands in for the dead-letter topic; its first ``failures`` sends fail."""
 
@@ -75,7 +70,7 @@ def _failing(*errors: BaseException) -> tuple[list[int], Any]:
 async def test_infrastructure_errors_are_retried_never_dead_lettered(tmp_path, error):
     dead = _DeadLetters()
     calls, handler = _failing(error, error, error)
-    await _policy(tmp_path, dead).run(_Event(_Message()), "dedup.fingerprint", handler)
+    await _policy(tmp_path, dead).run(_Message(), "dedup.fingerprint", handler)
     assert len(calls) == 4 and dead.sent == []
 
 
@@ -88,7 +83,7 @@ async def test_infrastructure_errors_are_retried_never_dead_lettered(tmp_path, e
 async def test_a_message_that_is_the_problem_is_dead_lettered_once(tmp_path, error, reason):
     dead = _DeadLetters()
     calls, handler = _failing(error)
-    await _policy(tmp_path, dead).run(_Event(_Message()), "dedup.fingerprint", handler)
+    await _policy(tmp_path, dead).run(_Message(), "dedup.fingerprint", handler)
     assert len(calls) == 1
     (letter,) = dead.sent
     assert reason in letter.error and letter.stage == "dedup.fingerprint"
@@ -99,14 +94,14 @@ async def test_a_message_that_is_the_problem_is_dead_lettered_once(tmp_path, err
 async def test_a_failing_dead_letter_send_is_retried_not_a_crash(tmp_path):
     dead = _DeadLetters(failures=3)
     _, handler = _failing(ProcessingError("refused"))
-    await _policy(tmp_path, dead).run(_Event(_Message()), "s", handler)
+    await _policy(tmp_path, dead).run(_Message(), "s", handler)
     assert len(dead.sent) == 1 and dead.failures == 0
 
 
 async def test_a_payload_too_large_is_cut_in_its_dead_letter(tmp_path):
     dead = _DeadLetters()
     _, handler = _failing(ProcessingError("too big"))
-    event = _Event(_Message(value=b"x" * 900_000))
+    event = _Message(value=b"x" * 900_000)
     await _policy(tmp_path, dead).run(event, "s", handler)
     (letter,) = dead.sent
     assert letter.truncated and len(letter.payload) == 256_000 and "900,000 bytes" in letter.error

@@ -178,7 +178,14 @@ def cmd_deadletters_replay(args: argparse.Namespace) -> int:
 
 def cmd_eval_dedup(args: argparse.Namespace) -> int:
     from services.classifier.corpus import load_articles
-    from services.dedup.evaluation import build_set, judge, reorder, score
+    from services.dedup.evaluation import (
+        build_set,
+        inserted_pairs,
+        judge,
+        reorder,
+        score,
+        template_pairs,
+    )
     from services.dedup.settings import Settings as DedupSettings
 
     splits = {"test": {"test"}, "dev": {"train", "validation"}}[args.split]
@@ -202,6 +209,12 @@ def cmd_eval_dedup(args: argparse.Namespace) -> int:
                 print(f"    missed {missed} of {result.expected_by_kind[kind]} {kind}")
         for kind, n in sorted(result.false_by_kind.items()):
             print(f"    {n} {kind} wrongly called a copy")
+    wraps = template_pairs(articles, params)
+    print(f"  template wraps, every pair of one source's articles: {wraps.called} of "
+          f"{wraps.pairs:,} wrongly called copies")
+    inserts = inserted_pairs(articles, params)
+    print(f"  copies with an insert of their own each: {inserts.called} of {inserts.pairs} "
+          f"caught ({inserts.pairs - inserts.called} missed)")
     return 0
 
 

@@ -24,6 +24,7 @@ text's keys are and whether two texts are copies.
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
 import hashlib
 import re
@@ -78,9 +79,9 @@ class LshParams:
     # a one-paragraph brief quoted in a long digest is not the digest's story. Low
     # enough for a short article inside a long newsletter head and tail.
     min_size_ratio: float = 0.1
-    # Shared text on both sides of an unshared run this long (in shingles) is a frame:
-    # two different articles inside one newsletter template, not two copies.
-    frame_gap: int = 32
+    # Unshared text this long (in shingles) in both texts, at the same place between shared
+    # text, is a frame: two different articles inside one newsletter template, not copies.
+    frame_gap: int = 24
     min_shingles: int = 8
 
     def __post_init__(self) -> None:
@@ -273,7 +274,7 @@ class Similarity:
 
     jaccard: float
     containment: float  # share of the smaller text found in the larger
-    # The smaller text's shared part lies on both sides of a long unshared run: a common
+    # Both texts hold long unshared runs at the same place between shared text: a common
     # frame (newsletter head and tail) around different articles.
     framed: bool = False
 
@@ -321,15 +322,52 @@ def index_keys(text: Comparable, exact: str) -> list[Key]:
     return [exact, *enumerate(text.rows), *text.anchors]
 
 
-def _interior_gap(sketch: Sequence[int], shared: frozenset[int]) -> int:
-    """The longest run of unshared sketch values with shared ones on both sides."""
-    longest, last = 0, -1
-    for position, value in enumerate(sketch):
+def _framed(small: Sequence[int], large: Sequence[int], shared: frozenset[int],
+            gap: int) -> bool:
+    """Whether both texts hold unshared text at the same place, between the same shared
+    text, ``gap`` sketch values long or more: one frame (a newsletter's head and tail)
+    around two different articles.
+
+    Asking it of both texts is what keeps copies apart from frames: a caption or link
+    that one outlet inserted leaves the other text's shared values adjacent. The shared
+    values are aligned in text order (a value found in the larger text only before the
+    last aligned one is passed over), and the unshared run may cross aligned shared
+    values at a cost of one each, so that phrases two formulaic articles share do not
+    cut their different middles into runs too short to count."""
+    is_shared = [value in shared for value in small]
+    if True not in is_shared:
+        return False
+    # Most pairs that get here are copies: the smaller text's unshared values between its
+    # first and last shared one are too few for any frame, and the alignment is skipped.
+    first, end = is_shared.index(True), len(is_shared) - is_shared[::-1].index(True)
+    if end - first - sum(is_shared[first:end]) < gap:
+        return False
+    where: dict[int, list[int]] = {}
+    unshared_before = [0]  # unshared values of the larger text before each position
+    for position, value in enumerate(large):
         if value in shared:
-            if last >= 0:
-                longest = max(longest, position - last - 1)
-            last = position
-    return longest
+            where.setdefault(value, []).append(position)
+            unshared_before.append(unshared_before[-1])
+        else:
+            unshared_before.append(unshared_before[-1] + 1)
+    run = here = 0
+    at = -1  # position in the larger text of the last aligned shared value
+    for value in small:
+        if value not in shared:
+            here += 1
+            continue
+        positions = where[value]
+        k = bisect.bisect_right(positions, at)
+        if k == len(positions):
+            continue
+        there = positions[k]
+        if at >= 0:
+            step = min(here, unshared_before[there] - unshared_before[at + 1])
+            run = max(step, run - 1 + step)
+            if run >= gap:
+                return True
+        at, here = there, 0
+    return False
 
 
 def compare(a: Comparable, b: Comparable, params: LshParams) -> Similarity:
@@ -352,7 +390,8 @@ def compare(a: Comparable, b: Comparable, params: LshParams) -> Similarity:
     containment = common / len(small.distinct)
     if jaccard < params.jaccard_threshold and containment < params.containment_threshold:
         return Similarity(jaccard, containment)
-    framed = _interior_gap(small.sketch, shared) * params.sketch_mod >= params.frame_gap
+    framed = _framed(small.sketch, large.sketch, shared,
+                     -(-params.frame_gap // params.sketch_mod))
     return Similarity(jaccard, containment, framed)
 
 

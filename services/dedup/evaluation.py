@@ -32,12 +32,13 @@ from datetime import UTC, datetime
 
 from schemas.article_raw import RawArticle
 from services.classifier.corpus import CorpusArticle
-from services.dedup.detector import LshParams
+from services.dedup.detector import Fingerprint, LshParams, copies, fingerprint
 from services.dedup.index import StoryIndex
 from services.dedup.protocol import decode_log_message
 from services.dedup.stages import FingerprintStage, Topics
 
-__all__ = ["DedupScores", "Doc", "build_set", "judge", "score"]
+__all__ = ["DedupScores", "Doc", "PairCounts", "build_set", "inserted_pairs", "judge",
+           "score", "template_pairs"]
 
 Kind = str  # "original", "copy", "wrapped-copy", "template-wrap", "digest"
 
@@ -297,3 +298,58 @@ def score(judged: Sequence[Judged]) -> DedupScores:
                 scores.wrong += 1
                 scores.false_by_kind[kind] = scores.false_by_kind.get(kind, 0) + 1
     return scores
+
+
+@dataclass(frozen=True)
+class PairCounts:
+    """How many pairs of one kind dedup calls copies."""
+
+    pairs: int
+    called: int
+
+
+def template_pairs(articles: Sequence[CorpusArticle], params: LshParams, *, seed: int = 1,
+                   words: tuple[int, int] = (50, 250)) -> PairCounts:
+    """Every pair of different stories from one source, each wrapped in the same newsletter
+    template on another day. A source's articles are written in its own formulas (a
+    ministry's readouts, a portal's daily items), which is what makes the frame hard to
+    see; none of these pairs is a copy."""
+    rng = random.Random(seed)
+    by_source: dict[str, list[tuple[CorpusArticle, Fingerprint]]] = {}
+    short = [a for a in articles if words[0] <= len(a.body.split()) <= words[1]]
+    for day, article in enumerate(short):
+        by_source.setdefault(article.source, []).append(
+            (article, fingerprint(_wrap(article.body, rng, day), params)))
+    pairs = called = 0
+    for group in by_source.values():
+        for i, (a, fa) in enumerate(group):
+            for b, fb in group[i + 1:]:
+                if a.story != b.story:
+                    pairs += 1
+                    called += copies(fa, fb, params)
+    return PairCounts(pairs, called)
+
+
+def inserted_pairs(articles: Sequence[CorpusArticle], params: LshParams, *, seed: int = 2,
+                   count: int = 600) -> PairCounts:
+    """Two copies of one article, each with a sentence of another article inserted at a
+    paragraph break of its own choosing (an outlet's uncredited caption or link line):
+    every pair is a copy. When both inserts fall at the same break the pair looks like a
+    frame around two texts; how often that costs a copy is what this counts."""
+    rng = random.Random(seed)
+    usable = [a for a in articles if 80 <= len(a.body.split()) <= 3000]
+    rng.shuffle(usable)
+    count = min(count, len(usable) // 2)
+    donors = usable[count:]
+    sentences = [s for a in donors for s in re.split(r"(?<=[.!?])\s+", a.body)
+                 if 8 <= len(s.split()) <= 30]
+    called = 0
+    for article in usable[:count]:
+        paragraphs = _paragraphs(article.body)
+        made = []
+        for _ in range(2):
+            edited = list(paragraphs)
+            edited.insert(rng.randrange(1, max(2, len(edited))), rng.choice(sentences))
+            made.append(fingerprint(_join(edited), params))
+        called += copies(made[0], made[1], params)
+    return PairCounts(count, called)

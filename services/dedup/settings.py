@@ -28,8 +28,8 @@ class Settings(CommonSettings):
     anchor_mod: int = Field(default=16, ge=1, le=1024,
                             description="One shingle in this many (by hash) is an anchor key; "
                                         "a multiple of sketch_mod.")
-    frame_gap: int = Field(default=32, ge=1, description="Shingles of unshared text between "
-                                                          "shared text that make a frame.")
+    frame_gap: int = Field(default=24, ge=1, description="Shingles of unshared text in both "
+                           "texts, at the same place between shared text, that make a frame.")
     retention_days: float = Field(
         default=14, gt=0, le=LOG_RETENTION_DAYS,
         description="How long a story can still be matched by a copy; at most the "

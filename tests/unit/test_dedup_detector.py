@@ -130,6 +130,49 @@ def test_different_articles_in_one_newsletter_template_are_not_copies():
     assert compare(fa, fb, PARAMS).framed
 
 
+# Two notices written in one office's formulas: the same phrases at the same places.
+NOTICE_A = """The head of state sent greetings to the river transport forum held this week in the northern port city.
+
+We greatly value your work and wish you every success.
+
+Barge operators and lock engineers discussed dredging and new rules for winter navigation on the upper reaches.
+
+The message was read out at the opening session.
+
+Delegates from six regions signed an agreement on shared repair yards and a school for young pilots."""
+
+NOTICE_B = """The head of state sent greetings to the veterans of the frontier guard on the anniversary of their service.
+
+We greatly value your work and wish you every success.
+
+Former officers laid wreaths by the old customs house and cadets sang the songs of the service at a concert.
+
+The message was read out at the opening session.
+
+A new museum of the border service will open next spring in the restored barracks near the railway station."""
+
+
+def test_formulaic_articles_in_one_template_are_not_copies():
+    # The shared formula cuts each article into runs shorter than the frame gap; the
+    # frame is still found because the runs are counted across it.
+    score, copy = judged(wrap(NOTICE_A, 40), wrap(NOTICE_B, 41))
+    assert not copy, f"similarity {score:.2f}"
+
+
+def test_copies_with_an_insert_of_their_own_are_copies():
+    # Each outlet put its own caption-like line in a different place: shared text on both
+    # sides of unshared text, but in one text only at each place, so no frame.
+    parts = paragraphs(STORY)
+    one = "\n\n".join([*parts[:1], "Workers clear the debris from a damaged warehouse near "
+                         "the grain terminal as smoke still rises over the harbour behind them "
+                         "on the morning after the attack", *parts[1:]])
+    two = "\n\n".join([*parts[:3], "Crew members of one of the two ships stand on the deck "
+                         "of their vessel while they wait for permission to leave the damaged "
+                         "port with the help of tugboats", *parts[3:]])
+    score, copy = judged(one, two)
+    assert copy, f"similarity {score:.2f}"
+
+
 def test_a_wrapped_article_is_not_a_copy_of_another_days_wrap():
     assert not judged(wrap(SHORT, 12), wrap(STORY, 14))[1]
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 import random
 
 from services.classifier.corpus import CorpusArticle
-from services.dedup.evaluation import EDITS, build_set, judge, reorder, score
+from services.dedup.evaluation import (
+    EDITS,
+    build_set,
+    inserted_pairs,
+    judge,
+    reorder,
+    score,
+    template_pairs,
+)
 from services.dedup.settings import Settings
 
 WORDS = ["army", "city", "council", "bridge", "river", "power", "grid", "talks", "ceasefire",
@@ -60,3 +68,17 @@ def test_the_rule_is_scored_against_the_truth_in_any_order():
     assert caught.recall > 0.9 and caught.precision == 1.0
     again = score(judge(reorder(plain, 3), params))
     assert again.expected == caught.expected
+
+
+def test_template_pairs_count_every_pair_of_one_source():
+    params = Settings().lsh_params()
+    eligible = [a for a in ARTICLES if 50 <= len(a.body.split()) <= 250]
+    wraps = template_pairs(ARTICLES, params)
+    assert wraps.pairs == len(eligible) * (len(eligible) - 1) // 2
+    assert wraps.called == 0
+
+
+def test_inserted_pairs_are_copies_of_each_other():
+    inserts = inserted_pairs(ARTICLES, Settings().lsh_params(), count=20)
+    assert inserts.pairs == 20
+    assert inserts.called >= 18

@@ -20,6 +20,7 @@ from services.dedup.detector import (
     copy_score,
     decode_values,
     index_keys,
+    keys_to_share,
 )
 from services.dedup.logic import Match, choose_original
 from services.dedup.protocol import DetectorParams, Sighting, Sightings
@@ -116,16 +117,34 @@ class StoryIndex:
         else:
             self.keys.pop(key, None)
 
-    def _candidates(self, keys: list[Key], at: float) -> Iterator[Indexed]:
-        seen: set[str] = set()
+    def _candidates(self, text: Comparable, keys: list[Key], at: float) -> Iterator[Indexed]:
+        # The index's hot loops (every key of every sighting) look keys up inline: most
+        # keys have no article yet, and a method call per key cost more than the lookups.
+        shared: dict[str, int] = {}
+        filed = self.keys
         for key in keys:
-            for article_id in self.filed(key):
-                if article_id in seen:
-                    continue
-                seen.add(article_id)
-                entry = self.entries.get(article_id)
-                if entry is not None and at - entry.at <= self.max_age:
-                    yield entry
+            found = filed.get(key)
+            if found is None:
+                continue
+            for article_id in (found,) if isinstance(found, str) else found:
+                shared[article_id] = shared.get(article_id, 0) + 1
+        for article_id, count in shared.items():
+            entry = self.entries.get(article_id)
+            if (entry is not None and at - entry.at <= self.max_age
+                    and count >= keys_to_share(text, entry.text)):
+                yield entry
+
+    def _add(self, keys: list[Key], article_id: str) -> None:
+        """File an article under its keys, keeping the latest ``max_entries`` of each."""
+        filed, keep = self.keys, self.max_entries - 1
+        for key in keys:
+            found = filed.get(key)
+            if found is None:
+                filed[key] = article_id
+            elif isinstance(found, str):
+                filed[key] = (found, article_id)
+            else:
+                filed[key] = (*found[-keep:], article_id)
 
     def _see(self, sighting: Sighting, comparable: bool) -> Decision:
         article = sighting.article
@@ -136,15 +155,14 @@ class StoryIndex:
                              sighting.size, self.params)
         keys = index_keys(text, sighting.exact) if comparable else []
         matches = []
-        for entry in self._candidates(keys, sighting.at):
+        for entry in self._candidates(text, keys, sighting.at):
             similarity = copy_score(text, sighting.exact, entry.text, entry.exact, self.params)
             if similarity is not None:
                 matches.append(Match(entry.article_id, entry.story_id, min(1.0, similarity)))
         verdict = Verdict(choose_original(matches))
         entry = Indexed(article.id, text, sighting.exact, comparable, sighting.at, verdict)
         self.entries[article.id] = entry
-        for key in keys:
-            self._file(key, (*self.filed(key), article.id)[-self.max_entries:])
+        self._add(keys, article.id)
         similarity = 1.0 if verdict.original is None else verdict.original.similarity
         trail, _ = join(self.trails.get(entry.story_id), entry.story_id,
                         member_of(article, similarity), datetime.fromtimestamp(sighting.at, UTC))

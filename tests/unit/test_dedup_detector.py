@@ -11,9 +11,11 @@ from services.dedup.detector import (
     canonical_tokens,
     clean_text,
     compare,
+    copies,
     fingerprint,
     index_keys,
     is_copy,
+    keys_to_share,
     shingle_hashes,
     shingles,
 )
@@ -120,6 +122,15 @@ def test_a_short_article_inside_a_newsletter_shares_an_anchor_key_with_it():
                       for t in (SHORT, wrap(SHORT, 12)))
     assert plain.anchors and set(plain.anchors) <= set(wrapped.anchors)
     assert not set(plain.rows) & set(wrapped.rows)
+    assert copies(fingerprint(SHORT, PARAMS), fingerprint(wrap(SHORT, 12), PARAMS), PARAMS)
+
+
+def test_texts_with_several_anchors_must_share_two_keys_to_be_compared():
+    long, short = (Comparable.from_fingerprint(fingerprint(t, PARAMS), PARAMS)
+                   for t in (STORY, "Kyiv said the talks would resume on Monday."))
+    assert len(long.anchors) >= 3 and len(short.anchors) < 3
+    assert keys_to_share(long, long) == 2
+    assert keys_to_share(long, short) == keys_to_share(short, long) == 1
 
 
 def test_different_articles_in_one_newsletter_template_are_not_copies():

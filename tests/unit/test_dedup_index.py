@@ -137,6 +137,9 @@ def test_a_key_keeps_only_its_latest_articles():
     assert all(len(idx.filed(key)) <= 2 for key in idx.keys)
     assert max(len(idx.filed(key)) for key in idx.keys) == 2
     assert set(idx.entries) == {"story", "b", "c"}
+    idx = StoryIndex(PARAMS, max_age=14 * DAY, max_entries=4)
+    idx.apply(decode_log_message(sightings(*(article(n, STORY) for n in "abcde"))))
+    assert {idx.filed(key) for key in idx.keys} == {("b", "c", "d", "e")}
 
 
 def test_sightings_made_with_other_parameters_are_unique_and_never_indexed():

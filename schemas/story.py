@@ -46,3 +46,11 @@ class Story(Event):
     source_count: int = Field(ge=1, description="Distinct outlets among all its copies.")
     first_seen: AwareDatetime = Field(description="When dedup first saw the story.")
     last_seen: AwareDatetime = Field(description="When its latest copy joined.")
+    merged_into: str | None = Field(
+        default=None,
+        description="Set when the story turned out to be part of another: an article read "
+                    "later was a copy of both (copying is not transitive: an edited copy and "
+                    "a newsletter that quotes the original may each be a copy of it and not "
+                    "of each other). This record is then the story's last; its copies are "
+                    "listed and counted in the record of the story named here, which later "
+                    "copies join.")

@@ -180,6 +180,7 @@ def cmd_eval_dedup(args: argparse.Namespace) -> int:
     from services.classifier.corpus import load_articles
     from services.dedup.evaluation import (
         build_set,
+        grouping,
         inserted_pairs,
         judge,
         reorder,
@@ -196,7 +197,8 @@ def cmd_eval_dedup(args: argparse.Namespace) -> int:
     built = build_set(articles, seed=args.seed, originals=args.originals)
     for order in range(args.orders):
         docs = built if order == 0 else reorder(built, seed=args.seed * 1000 + order)
-        result = score(judge(docs, params))
+        judged = judge(docs, params)
+        result, groups = score(judged), grouping(judged)
         kinds = Counter(d.kind for d in docs)
         if order == 0:
             print("  documents: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
@@ -209,6 +211,8 @@ def cmd_eval_dedup(args: argparse.Namespace) -> int:
                 print(f"    missed {missed} of {result.expected_by_kind[kind]} {kind}")
         for kind, n in sorted(result.false_by_kind.items()):
             print(f"    {n} {kind} wrongly called a copy")
+        print(f"    after the stream: {groups.whole} of {groups.stories} stories with copies "
+              f"in one story, {groups.joined} wrongly joined")
     wraps = template_pairs(articles, params)
     print(f"  template wraps, every pair of one source's articles: {wraps.called} of "
           f"{wraps.pairs:,} wrongly called copies")

@@ -37,8 +37,8 @@ from services.dedup.index import StoryIndex
 from services.dedup.protocol import decode_log_message
 from services.dedup.stages import FingerprintStage, Topics
 
-__all__ = ["DedupScores", "Doc", "PairCounts", "build_set", "inserted_pairs", "judge",
-           "score", "template_pairs"]
+__all__ = ["DedupScores", "Doc", "Grouping", "PairCounts", "build_set", "grouping",
+           "inserted_pairs", "judge", "score", "template_pairs"]
 
 Kind = str  # "original", "copy", "wrapped-copy", "template-wrap", "digest"
 
@@ -222,11 +222,14 @@ def reorder(docs: Sequence[Doc], seed: int) -> list[Doc]:
 
 @dataclass
 class Judged:
-    """dedup's answer for one document: the earlier document it copies, if any."""
+    """dedup's answer for one document: the earlier document it copies, if any, and the
+    story it is part of once every document has been read (stories that a later
+    document copied both of are one by then)."""
 
     doc: Doc
     matched: Doc | None = None
     similarity: float = 0.0
+    story: str = ""
 
 
 def judge(docs: Sequence[Doc], params: LshParams, *, max_entries: int = 64) -> list[Judged]:
@@ -248,7 +251,30 @@ def judge(docs: Sequence[Doc], params: LshParams, *, max_entries: int = 64) -> l
             out.append(Judged(doc))
         else:
             out.append(Judged(doc, by_id[original.article_id], original.similarity))
+    for judged in out:
+        judged.story = index.story(index.entries[judged.doc.id].story_id)
     return out
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """The stories as they stand after the whole stream, against the truth."""
+
+    stories: int  # true stories with more than one document
+    whole: int  # of those, all documents in one of dedup's stories
+    joined: int  # dedup's stories holding documents of more than one true story
+
+
+def grouping(judged: Sequence[Judged]) -> Grouping:
+    found: dict[str, set[str]] = {}
+    truth: dict[str, set[str]] = {}
+    for j in judged:
+        found.setdefault(j.story, set()).add(j.doc.story)
+        truth.setdefault(j.doc.story, set()).add(j.story)
+    several = [ours for story, ours in truth.items()
+               if sum(j.doc.story == story for j in judged) > 1]
+    return Grouping(len(several), sum(len(ours) == 1 for ours in several),
+                    sum(len(theirs) > 1 for theirs in found.values()))
 
 
 def _as_article(doc: Doc) -> RawArticle:

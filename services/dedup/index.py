@@ -9,7 +9,7 @@ no table has to be written for any article. No Kafka here.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from schemas.article_raw import RawArticle
@@ -24,7 +24,7 @@ from services.dedup.detector import (
 )
 from services.dedup.logic import Match, choose_original
 from services.dedup.protocol import DetectorParams, Sighting, Sightings
-from services.dedup.stories import StoryTrail, join, member_of
+from services.dedup.stories import StoryTrail, join, member_of, merge
 from services.dedup.verdicts import Verdict
 
 __all__ = ["Decision", "Indexed", "StoryIndex"]
@@ -59,6 +59,9 @@ class Decision:
     verdict: Verdict
     trail: StoryTrail | None
     repeated: bool = False
+    # Stories this article showed to be part of its own (it copies them too): their
+    # trails, each marked as merged into ``trail``.
+    merged: tuple[StoryTrail, ...] = ()
 
 
 @dataclass
@@ -74,6 +77,9 @@ class StoryIndex:
     # belong to one article: that one is kept as its bare id, a tuple only from two on.
     keys: dict[Key, str | tuple[str, ...]] = field(default_factory=dict)
     trails: dict[str, StoryTrail] = field(default_factory=dict)
+    # Stories merged into another: an article's verdict names the story it joined then,
+    # and this leads from it to the story it is part of now.
+    merged: dict[str, str] = field(default_factory=dict)
     next_offset: int = 0  # the first offset of the log not applied yet
     ignored: int = 0  # sightings made with other detector parameters, not indexed
 
@@ -102,7 +108,16 @@ class StoryIndex:
         stale = [s for s, t in self.trails.items() if now - t.last_seen.timestamp() > self.max_age]
         for story_id in stale:
             del self.trails[story_id]
+        # A story's articles are no older than its last copy, so once it has expired no
+        # article can lead to it any more.
+        self.merged = {a: s for a, s in self.merged.items() if self.story(s) in self.trails}
         return len(old) + len(stale)
+
+    def story(self, story_id: str) -> str:
+        """The story a story id stands for now: itself, or the one it was merged into."""
+        while story_id in self.merged:
+            story_id = self.merged[story_id]
+        return story_id
 
     def filed(self, key: Key) -> tuple[str, ...]:
         """The ids of the articles under ``key``, oldest first."""
@@ -150,7 +165,8 @@ class StoryIndex:
         article = sighting.article
         known = self.entries.get(article.id)
         if known is not None:
-            return Decision(article, known.verdict, self.trails.get(known.story_id), True)
+            return Decision(article, known.verdict, self.trails.get(self.story(known.story_id)),
+                            True)
         text = Comparable.of(decode_values(sighting.sig), decode_values(sighting.sketch),
                              sighting.size, self.params)
         keys = index_keys(text, sighting.exact) if comparable else []
@@ -158,13 +174,35 @@ class StoryIndex:
         for entry in self._candidates(text, keys, sighting.at):
             similarity = copy_score(text, sighting.exact, entry.text, entry.exact, self.params)
             if similarity is not None:
-                matches.append(Match(entry.article_id, entry.story_id, min(1.0, similarity)))
-        verdict = Verdict(choose_original(matches))
+                matches.append(Match(entry.article_id, self.story(entry.story_id),
+                                     min(1.0, similarity)))
+        now = datetime.fromtimestamp(sighting.at, UTC)
+        original = choose_original(matches)
+        merged: list[StoryTrail] = []
+        if original is not None:
+            story_id, merged = self._merge({m.story_id for m in matches}, now)
+            original = replace(original, story_id=story_id)
+        verdict = Verdict(original)
         entry = Indexed(article.id, text, sighting.exact, comparable, sighting.at, verdict)
         self.entries[article.id] = entry
         self._add(keys, article.id)
-        similarity = 1.0 if verdict.original is None else verdict.original.similarity
+        similarity = 1.0 if original is None else original.similarity
         trail, _ = join(self.trails.get(entry.story_id), entry.story_id,
-                        member_of(article, similarity), datetime.fromtimestamp(sighting.at, UTC))
+                        member_of(article, similarity), now)
         self.trails[entry.story_id] = trail
-        return Decision(article, verdict, trail)
+        return Decision(article, verdict, trail, merged=tuple(merged))
+
+    def _merge(self, story_ids: set[str], now: datetime) -> tuple[str, list[StoryTrail]]:
+        """One story of all those an article copies: the one dedup saw first (then by id)
+        takes the others in. So the stories come out the same whatever order copies
+        arrive in: an article that copies two stories joins them."""
+        present = sorted(story_ids & self.trails.keys(),
+                         key=lambda s: (self.trails[s].first_seen, s))
+        if not present:  # gone with the retention while their articles were not: rare
+            return min(story_ids), []
+        into, merged = self.trails[present[0]], []
+        for other in present[1:]:
+            merged.append(self.trails.pop(other))
+            merge(into, merged[-1], now)
+            self.merged[other] = into.story_id
+        return into.story_id, merged

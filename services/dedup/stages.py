@@ -112,8 +112,9 @@ class DecideStage:
         ignored = self.index.ignored
         for decision in self.index.apply(decode_log_message(value)):
             batch.decisions.append(decision)
-            if decision.trail is not None:
-                batch.trails[decision.trail.story_id] = decision.trail
+            for trail in (*decision.merged, decision.trail):
+                if trail is not None:
+                    batch.trails[trail.story_id] = trail
         if self.index.ignored > ignored:
             log.warning("sightings made with other detector parameters ignored",
                         extra=fields(ignored=self.index.ignored - ignored,

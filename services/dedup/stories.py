@@ -15,7 +15,7 @@ from schemas.article_raw import RawArticle
 from schemas.story import MAX_LISTED_COPIES, Story, StoryMember
 from wirewatch.text import fold
 
-__all__ = ["MAX_REMEMBERED_IDS", "StoryTrail", "join", "member_of"]
+__all__ = ["MAX_REMEMBERED_IDS", "StoryTrail", "join", "member_of", "merge"]
 
 # Ids remembered per story so that a copy read twice (at-least-once) is counted once.
 MAX_REMEMBERED_IDS = 10_000
@@ -43,11 +43,13 @@ class StoryTrail:
     last_seen: datetime
     ids: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    merged_into: str | None = None
 
     def record(self) -> Story:
         return Story(story_id=self.story_id, origin=self.origin, copies=list(self.copies),
                      copy_count=self.copy_count, source_count=len(self.sources),
-                     first_seen=self.first_seen, last_seen=self.last_seen)
+                     first_seen=self.first_seen, last_seen=self.last_seen,
+                     merged_into=self.merged_into)
 
 
 def join(trail: StoryTrail | None, story_id: str, member: StoryMember,
@@ -70,3 +72,20 @@ def join(trail: StoryTrail | None, story_id: str, member: StoryMember,
     if source not in trail.sources:
         trail.sources.append(source)
     return trail, True
+
+
+def merge(into: StoryTrail, other: StoryTrail, now: datetime) -> StoryTrail:
+    """``into`` with every copy of ``other`` in it (its origin still the copy published
+    first); ``other`` is marked as merged into it and changes no more."""
+    members = [into.origin, *into.copies, other.origin, *other.copies]
+    members.sort(key=_order)
+    into.origin, rest = members[0], members[1:]
+    into.copies = rest[:MAX_LISTED_COPIES]
+    into.copy_count += other.copy_count + 1  # the other story's origin is a copy now
+    into.first_seen = min(into.first_seen, other.first_seen)
+    into.last_seen = max(into.last_seen, other.last_seen, now)
+    into.ids = [*into.ids, *other.ids][-MAX_REMEMBERED_IDS:]
+    into.sources += [s for s in other.sources if s not in into.sources]
+    other.merged_into = into.story_id
+    other.last_seen = max(other.last_seen, now)
+    return into

@@ -45,7 +45,7 @@ STORED_TOPICS = (ARTICLES_UNIQUE.name, ARTICLES_DUPLICATES.name, ARTICLES_CLASSI
 TREND_WINDOWS: dict[str, tuple[float, float]] = {
     "24h": (86_400.0, 3600.0), "7d": (7 * 86_400.0, 3600.0), "30d": (30 * 86_400.0, 86_400.0)}
 
-STORE_VERSION = 3  # the layout below; a file of another one is rebuilt
+STORE_VERSION = 4  # the layout below; a file of another one is rebuilt
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -99,6 +99,10 @@ CREATE TRIGGER IF NOT EXISTS articles_au AFTER UPDATE ON articles BEGIN
     VALUES ('delete', old.rowid, old.title, old.body);
     INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
 END;
+CREATE TABLE IF NOT EXISTS merged_stories (  -- stories found to be part of another
+    story_id TEXT PRIMARY KEY,
+    into_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS stories (
     story_id TEXT PRIMARY KEY,
     origin_id TEXT NOT NULL,
@@ -409,8 +413,20 @@ class HistoryStore:
                                "partition = ?", (topic, partition)).fetchone()
         return None if row is None else int(row[0])
 
+    @staticmethod
+    def _story_now(db: sqlite3.Connection, story_id: str) -> str:
+        """The story a story id stands for: itself, or the one it was merged into."""
+        row = db.execute("SELECT into_id FROM merged_stories WHERE story_id = ?",
+                         (story_id,)).fetchone()
+        return story_id if row is None else str(row[0])
+
     def _put_article(self, db: sqlite3.Connection, article: UniqueArticle | DuplicateArticle,
                      story_id: str, kind: str, similarity: float | None) -> None:
+        # A record read after its story was merged into another (topics are read apart)
+        # goes to that story; a story's first copy is then one of its copies.
+        now = self._story_now(db, story_id)
+        if now != story_id:
+            story_id, kind = now, "copy"
         db.execute(
             """INSERT INTO articles (id, story_id, kind, title, body, url, source,
                                      published_at, fetched_at, seen_at, similarity, feed_url)
@@ -454,6 +470,11 @@ class HistoryStore:
         # A story record is re-published as copies join; an older one read late (a
         # replay, a redelivery) must not undo a newer one.
         with self._transaction(position) as db:
+            if story.merged_into is not None:
+                self._merge(db, story.story_id, story.merged_into)
+                return
+            if self._story_now(db, story.story_id) != story.story_id:
+                return  # an older record of a story merged since
             db.execute(
                 """INSERT INTO stories (story_id, origin_id, copy_count, source_count,
                                         first_seen, last_seen, record)
@@ -468,6 +489,18 @@ class HistoryStore:
                 (story.story_id, story.origin.article_id, story.copy_count,
                  story.source_count, story.first_seen.timestamp(),
                  story.last_seen.timestamp(), story.to_bytes().decode()))
+
+    def _merge(self, db: sqlite3.Connection, story_id: str, into: str) -> None:
+        """The story's copies (its first one too) and the stories merged into it move to
+        the story it turned out to be part of; its own record goes."""
+        into = self._story_now(db, into)
+        db.execute("INSERT INTO merged_stories (story_id, into_id) VALUES (?, ?) "
+                   "ON CONFLICT (story_id) DO UPDATE SET into_id = excluded.into_id",
+                   (story_id, into))
+        db.execute("UPDATE merged_stories SET into_id = ? WHERE into_id = ?", (into, story_id))
+        db.execute("UPDATE articles SET story_id = ?, kind = 'copy' WHERE story_id = ?",
+                   (into, story_id))
+        db.execute("DELETE FROM stories WHERE story_id = ?", (story_id,))
 
     def add_alert(self, alert: Alert,
                   position: tuple[str, int, int] | None = None) -> None:
@@ -542,7 +575,8 @@ class HistoryStore:
         """The story's origin (the copy published first, as its ``stories`` record
         names it; else the first copy dedup read), the other copies in order of
         publication, its topics and the alerts it caused; None if the store has no copy
-        of it."""
+        of it. A story merged into another stands for that one."""
+        story_id = self._story_now(self._db, story_id)
         rows = self._db.execute(
             "SELECT * FROM articles WHERE story_id = ? ORDER BY seen_at, id",
             (story_id,)).fetchall()
@@ -559,8 +593,9 @@ class HistoryStore:
             AlertRow(r["subscription_id"], r["channel"], r["outcome"], r["attempts"],
                      r["error"], orjson.loads(r["reasons"]), r["created_at"])
             for r in self._db.execute(
-                "SELECT * FROM alerts WHERE story_id = ? ORDER BY created_at, "
-                "subscription_id, channel", (story_id,))]
+                "SELECT * FROM alerts WHERE story_id = ? OR story_id IN (SELECT story_id "
+                "FROM merged_stories WHERE into_id = ?) ORDER BY created_at, "
+                "subscription_id, channel", (story_id, story_id))]
         return view
 
     def alert_summary(self) -> list[AlertSummary]:
@@ -642,4 +677,5 @@ class HistoryStore:
                 db.execute("DELETE FROM articles WHERE story_id = ?", (story_id,))
                 db.execute("DELETE FROM stories WHERE story_id = ?", (story_id,))
                 db.execute("DELETE FROM alerts WHERE story_id = ?", (story_id,))
+                db.execute("DELETE FROM merged_stories WHERE into_id = ?", (story_id,))
         return len(doomed)

@@ -7,12 +7,19 @@ input is run in many interleavings and batch sizes.
 
 from __future__ import annotations
 
+import itertools
 import random
+import zlib
+from datetime import UTC, datetime
 
-from devrig.synthetic import stream
+from devrig.synthetic import SyntheticItem, stream
 from schemas.article_duplicate import DuplicateArticle
+from schemas.article_raw import RawArticle
 from schemas.article_unique import UniqueArticle
 from schemas.story import Story
+from services.dedup.detector import copies, fingerprint
+from services.dedup.index import Decision, StoryIndex
+from services.dedup.protocol import decode_log_message
 from services.dedup.settings import Settings
 from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, Topics
 
@@ -32,7 +39,7 @@ class Bus:
                    partition: int | None = None) -> None:
         if partition is None:
             assert key is not None
-            partition = hash(key) % PARTITIONS[topic]
+            partition = zlib.crc32(key) % PARTITIONS[topic]  # stable across runs
         self.logs.setdefault((topic, partition), []).append(value)
 
     def waiting(self, tp: tuple[str, int]) -> int:
@@ -197,3 +204,94 @@ async def test_articles_and_trails_older_than_the_retention_are_swept():
     assert stage.expire(1000.0 + 13 * 86400) == 0
     assert stage.expire(1000.0 + 15 * 86400) == 2
     assert not stage.index.entries and not stage.index.trails and not stage.index.keys
+
+
+# Copying is not transitive: an outlet's version with a long passage of its own, and a
+# newsletter that quotes the original whole, are each a copy of the original and not of
+# each other.
+ORIGINAL = ("The regional governor said two villages near the border lost power after "
+            "shelling damaged a substation late on Sunday, and repair crews were waiting "
+            "for the fighting to ease before they could reach the site.\n\n"
+            "Schools in the district will teach online until Wednesday, the education "
+            "department said, and a humanitarian hub in the town centre is handing out "
+            "water, blankets and phone chargers to residents.")
+EXTENDED = ORIGINAL.replace("\n\n", "\n\nLocal officials said it was the third time this "
+                            "month that the line had been cut, and that a backup generator "
+                            "promised by the energy ministry in the spring had still not "
+                            "been delivered to the hospital.\n\n", 1)
+NEWSLETTER = "\n\n".join([
+    "The Border Bulletin, a weekly letter from the eastern regions for our readers.",
+    "This week our correspondents travelled along the frontier, spoke to farmers about "
+    "the harvest and to teachers about the new school year, and followed the repairs to "
+    "roads and bridges that were damaged during the spring.",
+    "Readers can write to us with questions and tips at any time; we answer in the "
+    "next letter and publish corrections at its end.",
+    "THE STORY OF THE WEEK", ORIGINAL, "ALSO IN THIS LETTER",
+    "A visit to a bakery that never closed, a new bus line to the regional capital, and "
+    "the volunteers who repair generators for schools and hospitals.",
+    "The Border Bulletin is free. Forward it to a friend who might like it, and thank "
+    "you for reading us every week."])
+
+
+def article(article_id: str, body: str) -> RawArticle:
+    return RawArticle(id=article_id, url=f"https://news.example/{article_id}",
+                      source=f"outlet-{article_id}", title=article_id, body=body,
+                      fetched_at=datetime(2024, 3, 1, tzinfo=UTC))
+
+
+def final_stories(bus: Bus) -> frozenset[frozenset[str]]:
+    """The stories as their latest ``stories`` records give them, merged ones left out."""
+    latest = {s.story_id: s for s in map(Story.from_bytes, bus.everything("stories"))}
+    return frozenset(frozenset([s.origin.article_id, *(c.article_id for c in s.copies)])
+                     for s in latest.values() if s.merged_into is None)
+
+
+async def test_stories_an_article_copies_both_of_become_one_in_any_order():
+    made = [SyntheticItem(article(name, body)) for name, body in
+            (("original", ORIGINAL), ("extended", EXTENDED), ("newsletter", NEWSLETTER))]
+    params = Settings().lsh_params()
+    assert not copies(fingerprint(EXTENDED, params), fingerprint(NEWSLETTER, params), params)
+    merged_once = False
+    for order in itertools.permutations(made):
+        for seed, batch_size in [(1, 1), (2, 3)]:
+            bus = await run(list(order), seed, batch_size)
+            assert final_stories(bus) == {frozenset({"original", "extended", "newsletter"})}
+            records = [Story.from_bytes(v) for v in bus.everything("stories")]
+            merged = [r for r in records if r.merged_into is not None]
+            merged_once |= bool(merged)
+            for record in merged:
+                assert record.merged_into != record.story_id
+    assert merged_once, "no order made two stories for the original to join"
+
+
+def test_a_merged_story_leads_later_copies_and_redeliveries_to_the_story_it_joined():
+    params = Settings().lsh_params()
+    stage = FingerprintStage(params, TOPICS, clock=lambda: 1000.0)
+    index = StoryIndex(params, max_age=10**9, max_entries=64)
+
+    def decide(*articles: RawArticle) -> list[Decision]:
+        batch = stage.new_batch()
+        for a in articles:
+            stage.handle(batch, a.to_bytes())
+        return [d for value in batch.drain() for d in index.apply(decode_log_message(value))]
+
+    decide(article("extended", EXTENDED), article("newsletter", NEWSLETTER))
+    assert len(index.trails) == 2  # not copies of each other
+    (joined,) = decide(article("original", ORIGINAL))
+    assert joined.verdict.original is not None
+    assert joined.trail is not None and joined.trail.story_id == "extended"  # read first
+    assert [t.story_id for t in joined.merged] == ["newsletter"]
+    assert joined.merged[0].record().merged_into == "extended"
+    assert joined.trail.record().copy_count == 2
+    # A later copy of the newsletter joins the story the newsletter is part of now.
+    (later,) = decide(article("newsletter-again", NEWSLETTER + "\n\nSource link"))
+    assert later.verdict.original is not None
+    assert later.verdict.original.story_id == "extended"
+    # A redelivered newsletter gets its first verdict again, with the story's trail now.
+    (again,) = decide(article("newsletter", NEWSLETTER))
+    assert again.repeated and again.verdict.original is None
+    assert again.trail is not None and again.trail.story_id == "extended"
+    # Once the story is past the retention, nothing leads to it any more.
+    index.max_age = 1.0
+    index.expire(10_000.0)
+    assert index.merged == {} and index.trails == {} and index.entries == {}

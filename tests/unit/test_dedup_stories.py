@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from schemas.story import MAX_LISTED_COPIES, StoryMember
-from services.dedup.stories import StoryTrail, join
+from services.dedup.stories import StoryTrail, join, merge
 
 T0 = datetime(2026, 1, 6, 8, tzinfo=UTC)
 
@@ -57,3 +57,17 @@ def test_the_listed_copies_are_bounded_the_counts_are_not():
     late_origin, _ = join(trail, "a-first-read", _member(999, -60), T0)
     assert late_origin.origin.article_id == "a999" and late_origin.copies[0].article_id == "a0"
 
+
+
+def test_a_merged_story_brings_its_copies_counts_and_outlets_and_points_to_the_other():
+    into = _trail([_member(0, 30, "A"), _member(1, 40, "B")])
+    other = _trail([_member(2, 10, "C"), _member(3, 50, "A")])
+    other.story_id = "a-other"
+    merged = merge(into, other, T0 + timedelta(days=1))
+    record = merged.record()
+    assert record.origin.article_id == "a2"  # published first of all four
+    assert [c.article_id for c in record.copies] == ["a0", "a1", "a3"]
+    assert record.copy_count == 3 and record.source_count == 3
+    assert record.merged_into is None and record.last_seen == T0 + timedelta(days=1)
+    gone = other.record()
+    assert gone.merged_into == "a-first-read" and gone.last_seen == T0 + timedelta(days=1)

@@ -186,3 +186,21 @@ def test_the_story_names_as_origin_the_copy_its_trail_says_was_published_first(s
     view = store.story("a1")
     assert view is not None
     assert view.origin.id == "c1" and [c.id for c in view.copies] == ["a1"]
+
+
+def test_a_story_merged_into_another_becomes_part_of_it_whatever_the_reading_order(store):
+    kept = classified(1, "Blackout", "Shelling cut power to two villages.", hours=0)
+    joined = classified(2, "Letter", "A weekly letter quoting the same report.", hours=1)
+    late_copy = copy_of(joined, 2, "Daily C", 2)
+    store.add_classified(kept)
+    store.add_story(trail(kept, []))
+    store.add_story(trail(joined, []).model_copy(update={"merged_into": "a1"}))
+    # The merged story's own records arrive after the merge record: they join a1 too.
+    store.add_classified(joined)
+    store.add_copy(late_copy)
+    store.add_story(trail(joined, [late_copy]))  # an older record read late changes nothing
+    assert store.count() == 1
+    view = store.story("a2")
+    assert view is not None and view.origin.id == "a1"
+    assert sorted(c.id for c in view.copies) == ["a2", "c2"]
+    assert [item.article.id for item in store.stream()] == ["a1"]

@@ -218,6 +218,13 @@ def test_clean_text_removes_dateline_byline_and_boilerplate():
     assert clean_text(text) == "Something happened."
 
 
+def test_words_are_cut_alike_in_ascii_and_in_other_text():
+    # ASCII text is cut by a translation table, other text by the word pattern.
+    assert canonical_tokens("a_b-c d'e f.g 5%x") == ["a_b", "c", "d", "e", "f", "g", "5", "x"]
+    assert canonical_tokens("a_b-c d’e f.g 5%x Київ") == ["a_b", "c", "d", "e", "f", "g", "5",
+                                                          "x", "киів"]
+
+
 def test_spelling_variants_become_one_token_sequence():
     assert canonical_tokens("Kiev 5 percent Zelensky") == canonical_tokens(
         "Kyiv 5 per cent Zelenskyy")

@@ -19,8 +19,9 @@ Error policy for every stream stage (written down once, applied by :class:`Error
   ``max_consecutive_failures`` such failures means something systemic (a bug),
   so the policy then **stops the service** and lets the supervisor restart it. The
   messages stay uncommitted-safe: at-least-once redelivery takes over after the restart.
-* the producer itself also retries (idempotent producer, ``acks=all``); delivery to
-  Slack or SMTP is retried by the notifier's own policy.
+* the producer itself also retries (``acks=all``; faust's producer and dedup's are not
+  idempotent, so a retried send may be written twice, and the consumers downstream are
+  idempotent instead); delivery to Slack or SMTP is retried by the notifier's own policy.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from schemas import Alert, DuplicateArticle, RawArticle, Story, UniqueArticle
 from services.dedup.detector import copies, fingerprint
 from services.dedup.settings import Settings as DedupSettings
 from tests.integration.conftest import collect, publish, subscribe
+from tests.trio import EXTENDED, NEWSLETTER, ORIGINAL
 from wirewatch.kafka import admin, group_assignment, producer
 
 pytestmark = pytest.mark.integration
@@ -145,6 +146,52 @@ async def test_two_replicas_name_the_earliest_publication_as_the_story_origin(
         assert story.copy_count == 1 and story.source_count == 2
         assert story.first_seen <= story.last_seen
     assert await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2) == owned
+
+
+async def test_two_stories_that_a_later_article_copies_become_one(
+        namespace, bootstrap, make_pipeline):
+    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
+    raw_topic = namespace + "articles.raw"
+    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
+    side = [min(owned[0]), min(owned[1])]
+    at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+    def article(article_id: str, body: str) -> RawArticle:
+        return RawArticle(id=article_id, url=f"https://news.example/{article_id}",
+                          source=f"outlet-{article_id}", title=article_id, body=body,
+                          published_at=at, fetched_at=at)
+
+    # Not copies of each other, read first on the two replicas' partitions...
+    extended, newsletter = article("extended", EXTENDED), article("newsletter", NEWSLETTER)
+    for partition, item in zip(side, (extended, newsletter), strict=True):
+        await publish(bootstrap, raw_topic, [(item.id.encode(), item.to_bytes())],
+                      partition=partition)
+    await collect(bootstrap, namespace + "articles.unique", lambda v: _distinct(v) >= 2)
+    # ...then the original, a copy of both.
+    original = article("original", ORIGINAL)
+    await publish(bootstrap, raw_topic, [(original.id.encode(), original.to_bytes())],
+                  partition=side[0])
+
+    def latest(values: list[bytes]) -> dict[str, Story]:
+        return {s.story_id: s for s in map(Story.from_bytes, values)}
+
+    def merged(values: list[bytes]) -> bool:
+        # The two records are on different partitions: wait for both.
+        stories = latest(values)
+        return any(s.merged_into in stories and stories[s.merged_into].copy_count == 2
+                   for s in stories.values())
+
+    records = await collect(bootstrap, namespace + "stories", merged)
+    stories = latest([v for _, v in records])
+    (merged,) = [s for s in stories.values() if s.merged_into]
+    (kept,) = [s for s in stories.values() if not s.merged_into]
+    assert merged.merged_into == kept.story_id
+    assert {kept.origin.article_id, *(c.article_id for c in kept.copies)} == {
+        "extended", "newsletter", "original"}
+    assert kept.copy_count == 2 and kept.source_count == 3
+    (verdict,) = [DuplicateArticle.from_bytes(v) for _, v in await collect(
+        bootstrap, namespace + "articles.duplicates", lambda v: _distinct(v) >= 1)]
+    assert verdict.id == "original" and verdict.duplicate_of == kept.story_id
 
 
 async def test_a_dedup_restarted_while_copies_arrive_loses_none_and_keeps_the_trails(

@@ -22,6 +22,7 @@ from services.dedup.index import Decision, StoryIndex
 from services.dedup.protocol import decode_log_message
 from services.dedup.settings import Settings
 from services.dedup.stages import DecideBatch, DecideStage, FingerprintStage, Topics
+from tests.trio import EXTENDED, NEWSLETTER, ORIGINAL
 
 TOPICS = Topics(log="log", unique="unique", duplicates="duplicates", stories="stories")
 PARTITIONS = {"raw": 4, "log": 1, "unique": 4, "duplicates": 4, "stories": 4}
@@ -204,33 +205,6 @@ async def test_articles_and_trails_older_than_the_retention_are_swept():
     assert stage.expire(1000.0 + 13 * 86400) == 0
     assert stage.expire(1000.0 + 15 * 86400) == 2
     assert not stage.index.entries and not stage.index.trails and not stage.index.keys
-
-
-# Copying is not transitive: an outlet's version with a long passage of its own, and a
-# newsletter that quotes the original whole, are each a copy of the original and not of
-# each other.
-ORIGINAL = ("The regional governor said two villages near the border lost power after "
-            "shelling damaged a substation late on Sunday, and repair crews were waiting "
-            "for the fighting to ease before they could reach the site.\n\n"
-            "Schools in the district will teach online until Wednesday, the education "
-            "department said, and a humanitarian hub in the town centre is handing out "
-            "water, blankets and phone chargers to residents.")
-EXTENDED = ORIGINAL.replace("\n\n", "\n\nLocal officials said it was the third time this "
-                            "month that the line had been cut, and that a backup generator "
-                            "promised by the energy ministry in the spring had still not "
-                            "been delivered to the hospital.\n\n", 1)
-NEWSLETTER = "\n\n".join([
-    "The Border Bulletin, a weekly letter from the eastern regions for our readers.",
-    "This week our correspondents travelled along the frontier, spoke to farmers about "
-    "the harvest and to teachers about the new school year, and followed the repairs to "
-    "roads and bridges that were damaged during the spring.",
-    "Readers can write to us with questions and tips at any time; we answer in the "
-    "next letter and publish corrections at its end.",
-    "THE STORY OF THE WEEK", ORIGINAL, "ALSO IN THIS LETTER",
-    "A visit to a bakery that never closed, a new bus line to the regional capital, and "
-    "the volunteers who repair generators for schools and hospitals.",
-    "The Border Bulletin is free. Forward it to a friend who might like it, and thank "
-    "you for reading us every week."])
 
 
 def article(article_id: str, body: str) -> RawArticle:

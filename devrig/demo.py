@@ -132,7 +132,11 @@ async def run_demo(bootstrap: str, run_dir: Path, timeout: float = 150.0) -> int
                      f"({'; '.join(alert.reasons)})")
             elif spec is STORIES:
                 story = Story.from_bytes(value)
-                if story.copy_count:
+                if story.merged_into:
+                    republished.discard(story.story_id)
+                    _say("story", f"story {story.story_id} is part of {story.merged_into}: "
+                         "a later article copied both")
+                elif story.copy_count:
                     republished.add(story.story_id)
                     outlets = list(dict.fromkeys(m.source for m in (story.origin, *story.copies)))
                     first = story.origin

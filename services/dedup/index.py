@@ -1,9 +1,10 @@
 """dedup's index: every article of the retention under its keys, and each story's trail.
 
 It is a pure function of ``dedup.log`` read in order: each sighting is compared with
-the earlier ones that share a key with it, then indexed. So the topic itself is the
-index's log: a replica that takes the log over rebuilds the index by replaying it, and
-no table has to be written for any article. No Kafka here.
+the earlier ones that share enough keys with it, then indexed; a copy joins the story of
+the article it copies most, and when it copies articles of several stories, they become
+one. So the topic itself is the index's log: a replica that takes the log over rebuilds
+the index by replaying it, and no table has to be written for any article. No Kafka here.
 """
 
 from __future__ import annotations

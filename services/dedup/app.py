@@ -6,7 +6,7 @@ consumer in the ``dedup`` group.
    ``articles.raw``, so fingerprinting scales with them.
 2. **decide**: the one partition of ``dedup.log`` is owned by one replica at a time. Its
    index (:class:`~services.dedup.index.StoryIndex`) compares each sighting with every
-   earlier one that shares a key, in log order, and the stage publishes to
+   earlier one that shares enough keys, in log order, and the stage publishes to
    ``articles.unique`` or ``articles.duplicates`` and the story's record to ``stories``.
 
 The log's order is the one order every verdict follows, so two copies that arrived on

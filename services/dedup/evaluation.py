@@ -15,7 +15,7 @@ cases are built around them:
   are not copies of each other).
 
 Every document is judged by dedup's own index, in a random arrival order: it is a copy
-when an earlier document shares a key with it (LSH band, exact text or anchor) and the
+when an earlier document shares enough keys with it (LSH bands, exact text, anchors) and the
 pair passes ``is_copy``; it then joins the story of its most similar such document.
 The newsletter templates and digest frames are this module's own text; the articles
 inside them are real.

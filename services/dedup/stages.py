@@ -8,7 +8,7 @@ topics and the error policy; the tests run them in memory.
    group of partitions): each article with its fingerprint, as one batch message to the
    one partition of ``dedup.log``.
 2. :class:`DecideStage` reads ``dedup.log`` (one replica at a time): compares each
-   sighting with every earlier one that shares a key with it, publishes the verdict and
+   sighting with every earlier one that shares enough keys with it, publishes the verdict and
    the story's record.
 """
 

@@ -431,10 +431,16 @@ def copy_score(a: Comparable, a_exact: str, b: Comparable, b_exact: str,
     return sim.score if is_copy(sim, a.size, b.size, params) else None
 
 
-def copies(a: Fingerprint, b: Fingerprint, params: LshParams) -> bool:
+def called_copies(a: Comparable, a_exact: str, b: Comparable, b_exact: str,
+                  params: LshParams) -> bool:
     """Whether dedup calls two texts copies: they share enough keys and are copies."""
-    ca, cb = Comparable.from_fingerprint(a, params), Comparable.from_fingerprint(b, params)
-    shared = set(index_keys(ca, a.exact)) & set(index_keys(cb, b.exact))
-    if not shared or len(shared) < keys_to_share(ca, cb):
+    shared = set(index_keys(a, a_exact)) & set(index_keys(b, b_exact))
+    if len(shared) < keys_to_share(a, b):
         return False
-    return copy_score(ca, a.exact, cb, b.exact, params) is not None
+    return copy_score(a, a_exact, b, b_exact, params) is not None
+
+
+def copies(a: Fingerprint, b: Fingerprint, params: LshParams) -> bool:
+    """:func:`called_copies` of two fingerprints."""
+    return called_copies(Comparable.from_fingerprint(a, params), a.exact,
+                         Comparable.from_fingerprint(b, params), b.exact, params)

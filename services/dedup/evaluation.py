@@ -26,13 +26,14 @@ from __future__ import annotations
 import random
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from schemas.article_raw import RawArticle
 from services.classifier.corpus import CorpusArticle
-from services.dedup.detector import Fingerprint, LshParams, copies, fingerprint
+from services.dedup.detector import Comparable, LshParams, called_copies, copies, fingerprint
 from services.dedup.index import StoryIndex
 from services.dedup.protocol import decode_log_message
 from services.dedup.stages import FingerprintStage, Topics
@@ -271,8 +272,8 @@ def grouping(judged: Sequence[Judged]) -> Grouping:
     for j in judged:
         found.setdefault(j.story, set()).add(j.doc.story)
         truth.setdefault(j.doc.story, set()).add(j.story)
-    several = [ours for story, ours in truth.items()
-               if sum(j.doc.story == story for j in judged) > 1]
+    documents = Counter(j.doc.story for j in judged)
+    several = [ours for story, ours in truth.items() if documents[story] > 1]
     return Grouping(len(several), sum(len(ours) == 1 for ours in several),
                     sum(len(theirs) > 1 for theirs in found.values()))
 
@@ -341,18 +342,20 @@ def template_pairs(articles: Sequence[CorpusArticle], params: LshParams, *, seed
     ministry's readouts, a portal's daily items), which is what makes the frame hard to
     see; none of these pairs is a copy."""
     rng = random.Random(seed)
-    by_source: dict[str, list[tuple[CorpusArticle, Fingerprint]]] = {}
+    # Each wrap's comparable form is built once: a source has hundreds of pairs per text.
+    by_source: dict[str, list[tuple[str, Comparable, str]]] = {}
     short = [a for a in articles if words[0] <= len(a.body.split()) <= words[1]]
     for day, article in enumerate(short):
+        fp = fingerprint(_wrap(article.body, rng, day), params)
         by_source.setdefault(article.source, []).append(
-            (article, fingerprint(_wrap(article.body, rng, day), params)))
+            (article.story, Comparable.from_fingerprint(fp, params), fp.exact))
     pairs = called = 0
     for group in by_source.values():
-        for i, (a, fa) in enumerate(group):
-            for b, fb in group[i + 1:]:
-                if a.story != b.story:
+        for i, (story_a, a, exact_a) in enumerate(group):
+            for story_b, b, exact_b in group[i + 1:]:
+                if story_a != story_b:
                     pairs += 1
-                    called += copies(fa, fb, params)
+                    called += called_copies(a, exact_a, b, exact_b, params)
     return PairCounts(pairs, called)
 
 

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -60,6 +61,21 @@ async def wait_for_members(bootstrap: str, group: str, topic: str, count: int,
         await asyncio.sleep(0.5)
 
 
+async def two_dedup_replicas(namespace: str, bootstrap: str, make_pipeline: Callable[..., Any]
+                             ) -> tuple[str, list[set[int]], list[int]]:
+    """Start two dedup replicas and wait for them to share ``articles.raw``: the topic,
+    each replica's partitions, and one partition of each."""
+    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
+    raw_topic = namespace + "articles.raw"
+    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
+    return raw_topic, owned, [min(owned[0]), min(owned[1])]
+
+
+def _latest_stories(values: list[bytes]) -> dict[str, Story]:
+    """Each story's latest record (the compacted topic's view)."""
+    return {s.story_id: s for s in map(Story.from_bytes, values)}
+
+
 def _distinct(values: list[bytes]) -> int:
     """Distinct article ids: after a restart or rebalance a verdict may be repeated."""
     return len({orjson.loads(v)["id"] for v in values})
@@ -75,10 +91,7 @@ def _verdicts(uniques: list[tuple[bytes | None, bytes]],
 
 async def test_two_dedup_replicas_catch_copies_on_each_others_partitions(
         namespace, bootstrap, make_pipeline):
-    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
-    raw_topic = namespace + "articles.raw"
-    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
-    side = [min(owned[0]), min(owned[1])]  # one partition of each replica
+    raw_topic, owned, side = await two_dedup_replicas(namespace, bootstrap, make_pipeline)
 
     # Originals first on one replica's partition, their copies later on the other's.
     ordered = copy_pairs(6, "ordered")
@@ -114,10 +127,7 @@ async def test_two_dedup_replicas_catch_copies_on_each_others_partitions(
 
 async def test_two_replicas_name_the_earliest_publication_as_the_story_origin(
         namespace, bootstrap, make_pipeline):
-    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
-    raw_topic = namespace + "articles.raw"
-    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
-    side = [min(owned[0]), min(owned[1])]
+    raw_topic, owned, side = await two_dedup_replicas(namespace, bootstrap, make_pipeline)
     early, late = datetime(2026, 3, 1, 8, 0, tzinfo=UTC), datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     # The copy published later is read first, on one replica's partition; the original,
     # published first, is read last, on the other replica's.
@@ -131,12 +141,9 @@ async def test_two_replicas_name_the_earliest_publication_as_the_story_origin(
         await publish(bootstrap, raw_topic, [(original.id.encode(), original.to_bytes())],
                       partition=side[(i + 1) % 2])
 
-    def latest(values: list[bytes]) -> dict[str, Story]:
-        return {s.story_id: s for s in map(Story.from_bytes, values)}
-
     records = await collect(bootstrap, namespace + "stories", lambda v: sum(
-        1 for s in latest(v).values() if s.copy_count == 1) >= 5)
-    stories = latest([v for _, v in records])
+        1 for s in _latest_stories(v).values() if s.copy_count == 1) >= 5)
+    stories = _latest_stories([v for _, v in records])
     assert set(stories) == {c.id for _, c in pairs}  # the story id: the copy read first
     for original, copy in pairs:
         story = stories[copy.id]
@@ -150,10 +157,7 @@ async def test_two_replicas_name_the_earliest_publication_as_the_story_origin(
 
 async def test_two_stories_that_a_later_article_copies_become_one(
         namespace, bootstrap, make_pipeline):
-    make_pipeline(replicas={"dedup": 2}).start(only=("dedup",))
-    raw_topic = namespace + "articles.raw"
-    owned = await wait_for_members(bootstrap, namespace + "dedup", raw_topic, 2)
-    side = [min(owned[0]), min(owned[1])]
+    raw_topic, _, side = await two_dedup_replicas(namespace, bootstrap, make_pipeline)
     at = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
     def article(article_id: str, body: str) -> RawArticle:
@@ -172,17 +176,14 @@ async def test_two_stories_that_a_later_article_copies_become_one(
     await publish(bootstrap, raw_topic, [(original.id.encode(), original.to_bytes())],
                   partition=side[0])
 
-    def latest(values: list[bytes]) -> dict[str, Story]:
-        return {s.story_id: s for s in map(Story.from_bytes, values)}
-
-    def merged(values: list[bytes]) -> bool:
+    def both_records(values: list[bytes]) -> bool:
         # The two records are on different partitions: wait for both.
-        stories = latest(values)
+        stories = _latest_stories(values)
         return any(s.merged_into in stories and stories[s.merged_into].copy_count == 2
                    for s in stories.values())
 
-    records = await collect(bootstrap, namespace + "stories", merged)
-    stories = latest([v for _, v in records])
+    records = await collect(bootstrap, namespace + "stories", both_records)
+    stories = _latest_stories([v for _, v in records])
     (merged,) = [s for s in stories.values() if s.merged_into]
     (kept,) = [s for s in stories.values() if not s.merged_into]
     assert merged.merged_into == kept.story_id

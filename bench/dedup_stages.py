@@ -41,13 +41,13 @@ async def measure(count: int, batch: int = 100) -> dict[str, float]:
             fingerprints.handle(sightings, value)
         log += sightings.drain()
     fingerprinted = time.perf_counter()
-    decide = DecideStage(params, TOPICS, _nowhere, max_age=10.0**9, max_entries=64)
+    decide = DecideStage(params, TOPICS, max_age=10.0**9, max_entries=64)
     for value in log:
         decisions = DecideBatch()
         decide.handle(decisions, value)
-        await decide.finish(decisions)
+        await decide.finish(decisions, _nowhere)
     decided = time.perf_counter()
-    replay = DecideStage(params, TOPICS, _nowhere, max_age=10.0**9, max_entries=64)
+    replay = DecideStage(params, TOPICS, max_age=10.0**9, max_entries=64)
     for value in log:
         replay.replay(value)
     replayed = time.perf_counter()

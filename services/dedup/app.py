@@ -94,7 +94,7 @@ class Dedup:
                              stories=settings.topic(STORIES.name))
         self.raw_topic = settings.topic(ARTICLES_RAW.name)
         self.fingerprints = FingerprintStage(params, self.topics)
-        self.decide = DecideStage(params, self.topics, self._send,
+        self.decide = DecideStage(params, self.topics,
                                   max_age=settings.retention_days * 86400,
                                   max_entries=settings.max_entries_per_key)
         self.policy = ErrorPolicy(_DeadLetters(self, settings.topic(DEADLETTERS.name)),
@@ -198,7 +198,7 @@ class Dedup:
             await self.policy.run(record, "dedup.decide", one)
             index = self.decide.index
             index.next_offset = max(index.next_offset, record.offset + 1)
-        await self.decide.finish(batch)
+        await self.decide.finish(batch, self._send)
 
     async def _send(self, topic: str, value: bytes, *, key: bytes | None = None,
                     partition: int | None = None) -> None:

@@ -94,9 +94,9 @@ class DecideBatch:
 class DecideStage:
     """Stage 2: sightings → one verdict per article, and each story's record."""
 
-    def __init__(self, params: LshParams, topics: Topics, send: Send, *, max_age: float,
+    def __init__(self, params: LshParams, topics: Topics, *, max_age: float,
                  max_entries: int) -> None:
-        self.params, self.topics, self.send = params, topics, send
+        self.params, self.topics = params, topics
         self.max_age, self.max_entries = max_age, max_entries
         self.index = self.new_index()
 
@@ -120,12 +120,12 @@ class DecideStage:
                         extra=fields(ignored=self.index.ignored - ignored,
                                      since_start=self.index.ignored))
 
-    async def finish(self, batch: DecideBatch) -> None:
+    async def finish(self, batch: DecideBatch, send: Send) -> None:
         """Publish the batch's verdicts, then the records of the stories it changed."""
         for decision in batch.decisions:
             article, verdict = decision.article, decision.verdict
             topic = self.topics.unique if verdict.original is None else self.topics.duplicates
-            await self.send(topic, render(article, verdict).to_bytes(), key=article.id.encode())
+            await send(topic, render(article, verdict).to_bytes(), key=article.id.encode())
             if decision.repeated:
                 continue
             if verdict.original is None:
@@ -137,7 +137,7 @@ class DecideStage:
                     duplicate_of=verdict.original.story_id,
                     similarity=round(verdict.original.similarity, 3)))
         for story_id in sorted(batch.trails):
-            await self.send(self.topics.stories, batch.trails[story_id].record().to_bytes(),
+            await send(self.topics.stories, batch.trails[story_id].record().to_bytes(),
                             key=story_id.encode())
 
     def expire(self, now: float) -> int:

@@ -56,9 +56,8 @@ class Bus:
         return [v for (t, _), log in sorted(self.logs.items()) if t == topic for v in log]
 
 
-def decide_stage(bus: Bus) -> DecideStage:
-    return DecideStage(Settings().lsh_params(), TOPICS, bus.send, max_age=10**9,
-                       max_entries=64)
+def decide_stage() -> DecideStage:
+    return DecideStage(Settings().lsh_params(), TOPICS, max_age=10**9, max_entries=64)
 
 
 async def run(items, seed: int, batch_size: int, crash_every: int = 0) -> Bus:
@@ -72,7 +71,7 @@ async def run(items, seed: int, batch_size: int, crash_every: int = 0) -> Bus:
         await bus.send("raw", item.article.to_bytes(), key=item.article.id.encode())
     clock = iter(range(10**9)).__next__  # a clock that only moves forward
     stage1 = FingerprintStage(params, TOPICS, clock=lambda: float(clock()))
-    stage2 = decide_stage(bus)
+    stage2 = decide_stage()
     rng = random.Random(seed)
     readable = [("raw", p) for p in range(PARTITIONS["raw"])] + [("log", 0)]
     decided_batches = 0
@@ -95,11 +94,11 @@ async def run(items, seed: int, batch_size: int, crash_every: int = 0) -> Bus:
         decided_batches += 1
         if crash_every and decided_batches % crash_every == 0:
             bus.read[tp] = committed
-            stage2 = decide_stage(bus)
+            stage2 = decide_stage()
             for value in bus.logs[tp][:committed]:
                 stage2.replay(value)
             continue
-        await stage2.finish(decide)
+        await stage2.finish(decide, bus.send)
     raise AssertionError("the stages did not settle")
 
 
@@ -175,7 +174,7 @@ async def test_a_redelivered_article_gets_its_first_verdict_again():
     first = await run(ITEMS[:60], seed=3, batch_size=10)
     again = Bus()
     again.logs[("log", 0)] = list(first.logs[("log", 0)])
-    stage = decide_stage(again)
+    stage = decide_stage()
     for value in again.logs[("log", 0)]:
         stage.replay(value)
     stage1 = FingerprintStage(Settings().lsh_params(), TOPICS)
@@ -185,14 +184,14 @@ async def test_a_redelivered_article_gets_its_first_verdict_again():
     await stage1.finish(batch, again.send)
     decide = DecideBatch()
     stage.handle(decide, again.logs[("log", 0)][-1])
-    await stage.finish(decide)
+    await stage.finish(decide, again.send)
     assert all(d.repeated for d in decide.decisions) and len(decide.decisions) == 60
     assert verdicts(again) == verdicts(first)
 
 
 async def test_articles_and_trails_older_than_the_retention_are_swept():
     bus = Bus()
-    stage = DecideStage(Settings().lsh_params(), TOPICS, bus.send, max_age=14 * 86400,
+    stage = DecideStage(Settings().lsh_params(), TOPICS, max_age=14 * 86400,
                         max_entries=64)
     stage1 = FingerprintStage(Settings().lsh_params(), TOPICS, clock=lambda: 1000.0)
     batch = stage1.new_batch()
@@ -200,7 +199,7 @@ async def test_articles_and_trails_older_than_the_retention_are_swept():
     await stage1.finish(batch, bus.send)
     decide = DecideBatch()
     stage.handle(decide, bus.logs[("log", 0)][0])
-    await stage.finish(decide)
+    await stage.finish(decide, bus.send)
     assert stage.index.entries and stage.index.trails
     assert stage.expire(1000.0 + 13 * 86400) == 0
     assert stage.expire(1000.0 + 15 * 86400) == 2

@@ -53,7 +53,7 @@ PRODUCER_BATCH_BYTES = 256 * 1024
 # new waits this long for data; the partitions that have some wait behind it (the raw
 # articles behind a quiet dedup.log, or the log behind quiet raw partitions). At the
 # default 500 ms a burst left the replica idle a fifth of the time.
-FETCH_MAX_WAIT_MS = 100
+FETCH_MAX_WAIT_MS = 25
 
 Records = Sequence[ConsumerRecord[bytes, bytes]]
 

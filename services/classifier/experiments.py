@@ -37,6 +37,7 @@ from services.classifier.training import (
     Approach,
     Parsed,
     cross_validate,
+    featurizer_for,
     label_matrix,
     lexicon_for,
     parse_examples,
@@ -72,8 +73,9 @@ def compare_approaches(directory: Path = CORPUS_DIR, say: Say = print) -> Approa
     rows: list[tuple[float, float, Approach | None, Scores]] = []
     for base in APPROACHES.values():
         lexicon = lexicon_for(base)
-        parsed_train = parse_examples(train, lexicon)
-        parsed_val = parse_examples(validation, lexicon)
+        featurizer = featurizer_for(base)
+        parsed_train = parse_examples(train, lexicon, featurizer)
+        parsed_val = parse_examples(validation, lexicon, featurizer)
         for c in C_GRID:
             approach = replace(base, c=c)
             started = time.perf_counter()
@@ -171,15 +173,17 @@ def evaluate_model(model: TopicModel, directory: Path = CORPUS_DIR, *, folds: bo
     if folds:
         train = load_examples(directory, ["train"])
         validation = load_examples(directory, ["validation"])
-        probabilities, _ = predict_probabilities(train, parse_examples(train),
-                                                 parse_examples(validation), approach)
+        featurizer = featurizer_for(approach)
+        probabilities, _ = predict_probabilities(
+            train, parse_examples(train, featurizer=featurizer),
+            parse_examples(validation, featurizer=featurizer), approach)
         say("")
         say(format_reliability(
             f"calibration on the validation split ({len(validation)} articles × "
             f"{len(TOPIC_IDS)} topics; model fitted on train only)",
             reliability(probabilities, label_matrix(validation))))
         both = load_examples(directory, ["train", "validation"])
-        parsed_both = parse_examples(both)
+        parsed_both = parse_examples(both, featurizer=featurizer)
         oof, thresholds = cross_validate(both, parsed_both, approach)
         cv = _scores(both, _tagged(oof, thresholds))
         say("")
@@ -207,7 +211,8 @@ def by_source(examples: Sequence[Example], approach: Approach,
 
     Cross-validation mixes every source into every fold; this shows how the model reads
     a kind of text it never saw, the way it meets a new outlet's prose."""
-    parsed = parsed if parsed is not None else parse_examples(examples)
+    parsed = (parsed if parsed is not None
+              else parse_examples(examples, featurizer=featurizer_for(approach)))
     counts = Counter(e.article.source for e in examples)
     result = []
     for source in sorted(s for s, n in counts.items() if n >= min_articles):

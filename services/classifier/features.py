@@ -86,21 +86,24 @@ class Featurizer:
     Words are folded (case and accents), function words left out, numbers become ``#``
     and, with ``stem``, words are cut to their Snowball stem ("deliveries" and
     "delivered" both give "deliv"), so that a few hundred articles per topic cover more
-    of the ways a thing is said. Each sentence gives its words and adjacent word pairs
-    (a pair may span a left-out function word: "attack on the refinery" → "attack
-    refineri").
+    of the ways a thing is said. Each sentence gives its words and, with ``pairs``,
+    adjacent word pairs (a pair may span a left-out function word: "attack on the
+    refinery" → "attack refineri").
     """
 
     stop_words: frozenset[str]
     stem: bool = True
     window: int = 3  # sentences per passage in a long paragraph
+    pairs: bool = True
 
     def sentence_features(self, text: str) -> tuple[str, ...]:
-        """Unigrams and adjacent word pairs of one sentence."""
+        """Unigrams (and adjacent word pairs) of one sentence."""
         stop = self.stop_words
         tokens = ["#" if t.isdigit() else t for t in words(text) if t not in stop]
         if self.stem:
             tokens = [_stem(t) for t in tokens]
+        if not self.pairs:
+            return tuple(tokens)
         return (*tokens, *(f"{a} {b}" for a, b in pairwise(tokens)))
 
     def parse_article(self, title: str, body: str) -> tuple[list[Sentence], list[Passage]]:
@@ -125,12 +128,13 @@ class Featurizer:
     def to_json(self) -> dict[str, Any]:
         """The settings as JSON, for the model artefact."""
         return {"stop_words": sorted(self.stop_words), "stem": self.stem,
-                "window": self.window}
+                "window": self.window, "pairs": self.pairs}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Featurizer:
-        """Settings read back from an artefact."""
-        return cls(frozenset(data["stop_words"]), bool(data["stem"]), int(data["window"]))
+        """Settings read back from an artefact (one written before ``pairs`` had them)."""
+        return cls(frozenset(data["stop_words"]), bool(data["stem"]), int(data["window"]),
+                   bool(data.get("pairs", True)))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -171,6 +172,21 @@ def test_features_drop_function_words_stem_and_pair_the_rest():
     plain = Featurizer(frozenset({"the"}), stem=False)
     assert plain.sentence_features("The strikes") == ("strikes",)
     assert Featurizer.from_json(featurizer.to_json()) == featurizer
+    words_only = Featurizer(frozenset({"the", "on", "in", "were"}), pairs=False)
+    assert words_only.sentence_features("The strikes on the refinery in 2024") == (
+        "strike", "refineri", "#")
+    assert Featurizer.from_json(words_only.to_json()) == words_only
+    # An artefact written before the setting existed was trained with pairs.
+    older = {k: v for k, v in featurizer.to_json().items() if k != "pairs"}
+    assert Featurizer.from_json(older).pairs
+
+
+def test_the_model_reads_the_features_it_was_trained_on(model):
+    assert model.featurizer == replace(FEATURIZER, pairs=CHOSEN.pairs)
+    assert any(" " in f for f in model.tfidf.features) is CHOSEN.pairs
+    other = fit_model(corpus(), replace(CHOSEN, pairs=not CHOSEN.pairs))
+    assert any(" " in f for f in other.tfidf.features) is not CHOSEN.pairs
+    assert other.version != model.version
 
 
 def test_each_source_is_measured_by_a_model_that_never_saw_it(monkeypatch):

@@ -74,8 +74,8 @@ def compare_approaches(directory: Path = CORPUS_DIR, say: Say = print) -> Approa
     for base in APPROACHES.values():
         lexicon = lexicon_for(base)
         featurizer = featurizer_for(base)
-        parsed_train = parse_examples(train, lexicon, featurizer)
-        parsed_val = parse_examples(validation, lexicon, featurizer)
+        parsed_train = parse_examples(train, lexicon, featurizer=featurizer)
+        parsed_val = parse_examples(validation, lexicon, featurizer=featurizer)
         for c in C_GRID:
             approach = replace(base, c=c)
             started = time.perf_counter()
@@ -171,19 +171,20 @@ def evaluate_model(model: TopicModel, directory: Path = CORPUS_DIR, *, folds: bo
     approach = APPROACHES[model.meta["approach"]]
     approach = replace(approach, c=float(model.meta["c"]))
     if folds:
-        train = load_examples(directory, ["train"])
-        validation = load_examples(directory, ["validation"])
-        featurizer = featurizer_for(approach)
+        # Train and validation are parsed once: the calibration, the cross-validation and
+        # the sources left out all read them.
+        both = load_examples(directory, ["train", "validation"])
+        parsed_both = parse_examples(both, featurizer=featurizer_for(approach))
+        train = [i for i, e in enumerate(both) if e.article.split == "train"]
+        validation = [i for i, e in enumerate(both) if e.article.split == "validation"]
         probabilities, _ = predict_probabilities(
-            train, parse_examples(train, featurizer=featurizer),
-            parse_examples(validation, featurizer=featurizer), approach)
+            [both[i] for i in train], [parsed_both[i] for i in train],
+            [parsed_both[i] for i in validation], approach)
         say("")
         say(format_reliability(
             f"calibration on the validation split ({len(validation)} articles × "
             f"{len(TOPIC_IDS)} topics; model fitted on train only)",
-            reliability(probabilities, label_matrix(validation))))
-        both = load_examples(directory, ["train", "validation"])
-        parsed_both = parse_examples(both, featurizer=featurizer)
+            reliability(probabilities, label_matrix([both[i] for i in validation]))))
         oof, thresholds = cross_validate(both, parsed_both, approach)
         cv = _scores(both, _tagged(oof, thresholds))
         say("")

@@ -114,9 +114,10 @@ class Parsed:
     lexicon: np.ndarray | None = field(default=None)
 
 
-def parse_examples(examples: Sequence[Example], lexicon: Lexicon | None = None,
-                   featurizer: Featurizer = FEATURIZER) -> list[Parsed]:
-    """Parse every example (and score it with the lexicon when one is given)."""
+def parse_examples(examples: Sequence[Example], lexicon: Lexicon | None = None, *,
+                   featurizer: Featurizer) -> list[Parsed]:
+    """Parse every example (and score it with the lexicon when one is given), with the
+    features an approach reads (:func:`featurizer_for`)."""
     parsed = []
     for ex in examples:
         sentences, passages = featurizer.parse_article(ex.article.title, ex.article.body)

@@ -209,3 +209,21 @@ def test_each_source_is_measured_by_a_model_that_never_saw_it(monkeypatch):
     assert trained_on == [{"south", "tiny"}, {"north", "tiny"}]
     # The invented topics are written the same way in both sources: both read them.
     assert all(scores.micro.f1 > 0.8 for _, _, scores in result)
+
+
+def test_compare_reports_but_trains_the_projects_choice(monkeypatch, tmp_path, capsys):
+    # A pick by one validation split must not replace the model `make` builds.
+    from services.classifier import corpus as corpus_module
+    from services.classifier import experiments
+    from services.classifier.training import APPROACHES
+    from wirewatch_cli.main import main
+
+    other = replace(APPROACHES["tfidf-lr"], c=32.0)
+    assert other != CHOSEN
+    monkeypatch.setattr(experiments, "compare_approaches", lambda directory: other)
+    monkeypatch.setattr(corpus_module, "load_examples", lambda directory, splits: corpus())
+    out = tmp_path / "topics.npz"
+    assert main(["train-topics", "--compare", "--out", str(out)]) == 0
+    trained = TopicModel.load(out)
+    assert (trained.meta["approach"], trained.meta["c"]) == (CHOSEN.name, CHOSEN.c)
+    assert f"best on validation alone is {other.name}" in capsys.readouterr().err

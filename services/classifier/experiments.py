@@ -92,7 +92,7 @@ def compare_approaches(directory: Path = CORPUS_DIR, say: Say = print) -> Approa
     lexicon_only = _lexicon_baseline(validation)
     say(f"  {'lexicon (as before)':<28} micro-F1 {lexicon_only.micro.f1:.3f}  macro-F1 "
         f"{lexicon_only.macro_f1:.3f}  topics/article {lexicon_only.predicted_per_article:.2f}")
-    # Only an approach the service can run is trained; the others are for comparison.
+    # Only an approach the service can run is named the best; the others are for comparison.
     runnable = [(micro, macro, a, s) for micro, macro, a, s in rows
                 if a is not None and not a.lexicon]
     *_, chosen, scores = max(runnable, key=lambda r: (round(r[0], 3), round(r[1], 3)))

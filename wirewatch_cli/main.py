@@ -109,15 +109,14 @@ def cmd_train_topics(args: argparse.Namespace) -> int:
                 print(f"note: the best on validation alone is {best.name} C={best.c:g}; "
                       f"training the project's choice {CHOSEN.name} C={CHOSEN.c:g}",
                       file=sys.stderr)
-        approach = CHOSEN
         examples = load_examples(corpus, ["train", "validation"])
     except CorpusError as exc:
         print(f"wirewatch train-topics: {exc}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    model = fit_model(examples, approach)
+    model = fit_model(examples, CHOSEN)
     model.save(out)
-    print(f"trained {model.label} ({approach.name}, C={approach.c:g}) on {len(examples)} "
+    print(f"trained {model.label} ({CHOSEN.name}, C={CHOSEN.c:g}) on {len(examples)} "
           f"articles in {time.perf_counter() - started:.1f} s: {out}")
     return 0
 

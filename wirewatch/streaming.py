@@ -72,27 +72,56 @@ log = logging.getLogger(__name__)
 
 
 class RewindingRecovery(Recovery):
-    """Table recovery that seeks the stream partitions once more when it is done.
+    """faust's recovery, but the stream partitions start only once flow control is back.
 
-    faust-streaming 0.15.3 ends a recovery that restored table state by resuming the
-    stream partitions, then seeking them to the committed offsets, then resuming flow
-    control, whose queues are emptied on resume. Records fetched in that window are
-    dropped while the fetch position has already moved past them: a replica restarted
-    after a crash silently skipped part of its backlog. Seeking again to the committed
-    offsets (the start, where nothing is committed) once flow control is back fetches
-    those records again; some may then be processed twice, which every stage tolerates.
+    faust-streaming 0.15.3 ends a recovery (both after a table restore and, in apps with
+    no table, when it simply resumes the streams) by resuming the stream partitions, then
+    seeking them to the committed offsets, then resuming flow control, whose queues are
+    emptied on resume. Records fetched in that window were dropped while the fetch
+    position and faust's read offsets had moved past them: a replica restarted after a
+    crash silently skipped part of its backlog. Seeking again afterwards was not enough:
+    the rest of a batch fetched before that seek still went through and moved the read
+    offsets on, so the records fetched again from the seek were dropped as already read.
+
+    Here the stream partitions stay paused until faust has finished; they are then
+    seeked to the committed offsets (the start, where nothing is committed) and only
+    then resumed, so no batch fetched before the seek exists. Records handled before a
+    crash may be handled again, which every stage tolerates.
     """
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
-        await super().on_recovery_completed(generation_id)
-        if self.app.consumer_generation_id != generation_id:
-            return
+        await self._start_streams_after(super().on_recovery_completed, generation_id)
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:
+        await self._start_streams_after(super()._resume_streams, generation_id)
+
+    async def _start_streams_after(self, finish: Callable[[int], Awaitable[None]],
+                                   generation_id: int) -> None:
         consumer: Any = self.app.consumer  # the transport's Consumer, wider than ConsumerT
+        resume = consumer.resume_partitions
+        held: set[Any] = set()
+
+        def hold_streams(tps: Any) -> None:
+            tps = set(tps)
+            streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
+            held.update(streams)
+            if tps - streams:
+                resume(tps - streams)
+
+        # faust calls the consumer's method; an attribute on the instance shadows it
+        # while faust finishes and is removed after.
+        consumer.resume_partitions = hold_streams
+        try:
+            await finish(generation_id)
+        finally:
+            del consumer.resume_partitions
+        if not held or self.app.consumer_generation_id != generation_id:
+            return  # a new rebalance has begun; its recovery starts the streams
         committed = await consumer.seek_to_committed()
-        for tp in consumer.assignment():
-            if not self._is_changelog_tp(tp):
-                # seek() also resets faust's read offset, which would drop the records.
-                await consumer.seek(tp, committed.get(tp) or 0)
+        for tp in held:
+            # seek() also resets faust's read offset, which would drop the records.
+            await consumer.seek(tp, committed.get(tp) or 0)
+        resume(held)
 
 
 class RewindingTableManager(TableManager):

@@ -116,7 +116,8 @@ class RewindingRecovery(Recovery):
         finally:
             del consumer.resume_partitions
         if not held or self.app.consumer_generation_id != generation_id:
-            return  # a new rebalance has begun; its recovery starts the streams
+            # Nothing to start, or a new rebalance has begun: its recovery starts them.
+            return
         committed = await consumer.seek_to_committed()
         for tp in held:
             # seek() also resets faust's read offset, which would drop the records.

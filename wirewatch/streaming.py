@@ -103,10 +103,10 @@ class RewindingRecovery(Recovery):
 
         def hold_streams(tps: Any) -> None:
             tps = set(tps)
-            streams = {tp for tp in tps if not self._is_changelog_tp(tp)}
-            held.update(streams)
-            if tps - streams:
-                resume(tps - streams)
+            changelogs = {tp for tp in tps if self._is_changelog_tp(tp)}
+            held.update(tps - changelogs)
+            if changelogs:
+                resume(changelogs)
 
         # faust calls the consumer's method; an attribute on the instance shadows it
         # while faust finishes and is removed after.

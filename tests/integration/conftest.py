@@ -109,6 +109,15 @@ async def collect(bootstrap: str, topic: str, until: Callable[[list[bytes]], boo
     return records
 
 
+async def until(condition: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    """Wait until ``condition()`` holds; fail naming ``what`` after ``limit`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        assert loop.time() < deadline, f"gave up waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
 async def publish(bootstrap: str, topic: str, items: list[tuple[bytes, bytes]],
                   partition: int | None = None) -> None:
     async with producer(bootstrap) as prod:

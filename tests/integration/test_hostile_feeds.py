@@ -25,6 +25,7 @@ from services.fetcher.download import download
 from services.fetcher.feeds import FeedConfig, FeedError, parse_feed
 from services.fetcher.netguard import AddressGuard
 from services.fetcher.settings import Settings
+from tests.integration.conftest import until
 from wirewatch.kafka import consume, read_topic
 
 LOOPBACK_ONLY = AddressGuard.from_cidrs(False, ["127.0.0.1/32"])  # nothing else private
@@ -195,14 +196,6 @@ async def _everything(bootstrap: str, namespace: str, spec: TopicSpec) -> list[b
     return await read_topic(bootstrap, namespace + spec.name, spec.partitions)
 
 
-async def _until(condition, what: str, limit: float = 60.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not condition():
-        assert loop.time() < deadline, f"gave up waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 async def test_the_fetcher_against_hostile_feeds_on_the_broker(bootstrap, namespace, hostile):
     """Slow feeds do not starve the others; a huge item is dead-lettered and its feed's
     other items published; a feed of 32,000 items is published once, across polls and a
@@ -251,13 +244,13 @@ async def test_the_fetcher_against_hostile_feeds_on_the_broker(bootstrap, namesp
         assert hostile.slow_started <= 2  # two at a time from their host, never all eight
         # Polled again several times since: nothing new is published.
         polls = {f.url: fetcher.polls[f.url] for f in good}
-        await _until(lambda: all(fetcher.polls[u] >= n + 2 for u, n in polls.items()),
+        await until(lambda: all(fetcher.polls[u] >= n + 2 for u, n in polls.items()),
                      "two more polls of each feed")
     finally:
         await stop(fetcher)
     fetcher = await run_fetcher()  # a restart reads the state back from fetcher.state
     try:
-        await _until(lambda: all(fetcher.polls[f.url] >= 2 for f in good),
+        await until(lambda: all(fetcher.polls[f.url] >= 2 for f in good),
                      "two polls after the restart")
     finally:
         await stop(fetcher)

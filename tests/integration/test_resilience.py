@@ -20,7 +20,7 @@ from devrig.synthetic import SyntheticItem, make_copy, make_story, stream
 from schemas import Alert, DuplicateArticle, RawArticle, Story, UniqueArticle
 from services.dedup.detector import copies, fingerprint
 from services.dedup.settings import Settings as DedupSettings
-from tests.integration.conftest import collect, publish, subscribe
+from tests.integration.conftest import collect, publish, subscribe, until
 from tests.trio import EXTENDED, NEWSLETTER, ORIGINAL
 from wirewatch.kafka import admin, group_assignment, producer
 
@@ -284,11 +284,6 @@ async def test_a_restarted_dedup_rebuilds_its_index_from_the_log(
     assert rebuilt and sum(map(int, rebuilt)) >= 1, "the restarted replica did not replay"
 
 
-async def _until(predicate: Callable[[], bool]) -> None:
-    while not predicate():
-        await asyncio.sleep(0.2)
-
-
 async def _verdicts_covering(bootstrap: str, namespace: str, ids: set[str],
                              timeout: float = 120.0) -> tuple[set[str], dict[str, str]]:
     """Read dedup's verdicts until every id in ``ids`` has one (or time runs out).
@@ -394,8 +389,8 @@ async def test_services_killed_mid_stream_lose_nothing_and_alert_once(
         (first,) = members & unique_ids
         assert all(copy_of[m] == first for m in members - {first}), (members, copy_of)
 
-    await asyncio.wait_for(_until(lambda: len(slack.received) >= len(expected_stories)
-                                  and len(smtp.messages) >= len(expected_stories)), 120)
+    await until(lambda: len(slack.received) >= len(expected_stories)
+                and len(smtp.messages) >= len(expected_stories), "every story's alerts", 120)
     await asyncio.sleep(3)  # room for any repeated alert to show up
     counts = _slack_story_counts(slack.received, story_of)
     assert set(counts) == expected_stories and set(counts.values()) == {1}, counts
@@ -442,7 +437,7 @@ async def test_fetcher_killed_and_restarted_never_republishes(namespace, bootstr
     fetcher.start()
     raw = await collect(bootstrap, namespace + "articles.raw", lambda v: len(v) >= 4)
     log_path = tmp_path / "logs" / "fetcher-0.log"
-    await asyncio.wait_for(_until(lambda: "new=1" in log_path.read_text()), 60)
+    await until(lambda: "new=1" in log_path.read_text(), "the reload in the log")
     await asyncio.sleep(3)  # three more polls
     raw = await collect(bootstrap, namespace + "articles.raw", lambda v: False, 3)
     titles = sorted(RawArticle.from_bytes(v).title for _, v in raw)

@@ -96,6 +96,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train_topics(args: argparse.Namespace) -> int:
     from services.classifier.corpus import CorpusError, load_examples
+    from services.classifier.embeddings import EmbeddingError
     from services.classifier.experiments import compare_approaches
     from services.classifier.training import CHOSEN, fit_model
 
@@ -110,11 +111,11 @@ def cmd_train_topics(args: argparse.Namespace) -> int:
                       f"training the project's choice {CHOSEN.name} C={CHOSEN.c:g}",
                       file=sys.stderr)
         examples = load_examples(corpus, ["train", "validation"])
-    except CorpusError as exc:
+        started = time.perf_counter()
+        model = fit_model(examples, CHOSEN)
+    except (CorpusError, EmbeddingError) as exc:
         print(f"wirewatch train-topics: {exc}", file=sys.stderr)
         return 2
-    started = time.perf_counter()
-    model = fit_model(examples, CHOSEN)
     model.save(out)
     print(f"trained {model.label} ({CHOSEN.name}, C={CHOSEN.c:g}) on {len(examples)} "
           f"articles in {time.perf_counter() - started:.1f} s: {out}")

@@ -37,9 +37,7 @@ from services.classifier.training import (
     Approach,
     Parsed,
     cross_validate,
-    featurizer_for,
     label_matrix,
-    lexicon_for,
     parse_examples,
     predict_probabilities,
 )
@@ -72,10 +70,8 @@ def compare_approaches(directory: Path = CORPUS_DIR, say: Say = print) -> Approa
     say(f"train {len(train)} articles, validation {len(validation)}")
     rows: list[tuple[float, float, Approach | None, Scores]] = []
     for base in APPROACHES.values():
-        lexicon = lexicon_for(base)
-        featurizer = featurizer_for(base)
-        parsed_train = parse_examples(train, lexicon, featurizer=featurizer)
-        parsed_val = parse_examples(validation, lexicon, featurizer=featurizer)
+        parsed_train = parse_examples(train, base)
+        parsed_val = parse_examples(validation, base)
         for c in C_GRID:
             approach = replace(base, c=c)
             started = time.perf_counter()
@@ -174,7 +170,7 @@ def evaluate_model(model: TopicModel, directory: Path = CORPUS_DIR, *, folds: bo
         # Train and validation are parsed once: the calibration, the cross-validation and
         # the sources left out all read them.
         both = load_examples(directory, ["train", "validation"])
-        parsed_both = parse_examples(both, featurizer=featurizer_for(approach))
+        parsed_both = parse_examples(both, approach)
         train = [i for i, e in enumerate(both) if e.article.split == "train"]
         validation = [i for i, e in enumerate(both) if e.article.split == "validation"]
         probabilities, _ = predict_probabilities(
@@ -212,8 +208,7 @@ def by_source(examples: Sequence[Example], approach: Approach,
 
     Cross-validation mixes every source into every fold; this shows how the model reads
     a kind of text it never saw, the way it meets a new outlet's prose."""
-    parsed = (parsed if parsed is not None
-              else parse_examples(examples, featurizer=featurizer_for(approach)))
+    parsed = parsed if parsed is not None else parse_examples(examples, approach)
     counts = Counter(e.article.source for e in examples)
     result = []
     for source in sorted(s for s, n in counts.items() if n >= min_articles):

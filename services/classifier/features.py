@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+import numpy as np
 import snowballstemmer
 
 from wirewatch.text import words
@@ -25,6 +26,7 @@ __all__ = [
     "Sentence",
     "TfIdf",
     "document_features",
+    "membership",
 ]
 
 _PARAGRAPH = re.compile(r"\n\s*\n|\n")
@@ -181,3 +183,11 @@ class TfIdf:
 def document_features(sentences: Sequence[Sentence]) -> list[str]:
     """Every feature of every sentence: the article as one bag."""
     return [f for s in sentences for f in s.features]
+
+
+def membership(passages: Sequence[Passage], sentences: int) -> np.ndarray:
+    """(passages, sentences): 1 where the sentence belongs to the passage."""
+    matrix = np.zeros((len(passages), sentences))
+    for row, passage in enumerate(passages):
+        matrix[row, list(passage.sentences)] = 1.0
+    return matrix

@@ -24,7 +24,7 @@ import orjson
 
 from schemas.article_classified import TopicTag
 from services.classifier.embeddings import EmbeddingError, TokenEmbeddings, load_embeddings
-from services.classifier.features import Featurizer, Sentence, TfIdf
+from services.classifier.features import Featurizer, Sentence, TfIdf, membership
 
 __all__ = ["DEFAULT_MODEL_PATH", "ModelError", "TopicModel", "TopicScores"]
 
@@ -103,10 +103,8 @@ class TopicModel:
         counts = np.zeros((len(sentences), len(features)))
         owner = np.repeat(np.arange(len(sentences)), [len(row) for row in ids])
         np.add.at(counts, (owner, column), 1.0)
-        membership = np.zeros((len(passages), len(sentences)))
-        for row, passage in enumerate(passages):
-            membership[row, list(passage.sentences)] = 1.0
-        rows = np.vstack([counts.sum(axis=0, keepdims=True), membership @ counts])
+        groups = np.vstack([np.ones((1, len(sentences))), membership(passages, len(sentences))])
+        rows = groups @ counts
         weights = np.zeros_like(rows)
         present = rows > 0
         weights[present] = 1.0 + np.log(rows[present])
@@ -119,7 +117,6 @@ class TopicModel:
         if self.dense is not None:
             embeddings, dense_coef, passage_dense_coef = self.dense
             sums = embeddings.sentence_sums([s.text for s in sentences])
-            groups = np.vstack([np.ones((1, len(sentences))), membership])
             vectors, norms = embeddings.pool(sums, groups)
             doc = doc + vectors[0] @ dense_coef
             passage_scores = passage_scores + vectors[1:] @ passage_dense_coef

@@ -34,6 +34,7 @@ from services.classifier.features import (
     Sentence,
     TfIdf,
     document_features,
+    membership,
 )
 from services.classifier.logic import Lexicon, classify, load_lexicon
 from services.classifier.model import TopicModel
@@ -147,10 +148,8 @@ def parse_examples(examples: Sequence[Example], approach: Approach) -> list[Pars
         if embeddings is not None:
             # As TopicModel.score does: the article is all its sentences, each passage its own.
             sums = embeddings.sentence_sums([s.text for s in sentences])
-            groups = np.zeros((len(passages) + 1, len(sentences)))
-            groups[0] = 1.0
-            for row, passage in enumerate(passages, start=1):
-                groups[row, list(passage.sentences)] = 1.0
+            groups = np.vstack([np.ones((1, len(sentences))),
+                                membership(passages, len(sentences))])
             vectors, _ = embeddings.pool(sums, groups)
             dense, passage_dense = vectors[0], vectors[1:]
         lex = None

@@ -40,11 +40,16 @@ demo: setup
 	if [ $$own = 1 ]; then scripts/kafka.sh stop; fi; exit $$rc
 
 ## Lint and types, unit tests, then integration tests on the real broker.
-test: kafka-start lint
+# As with the demo, a broker the tests started is stopped again; one already running is
+# left alone.
+test: setup lint
 	@command -v chromedriver >/dev/null || scripts/install-browser.sh
 	$(BIN)/wirewatch export-schemas --check
 	WIREWATCH_REQUIRE_COMPOSE=1 $(BIN)/pytest tests/unit -q
-	$(BIN)/pytest tests/integration -q
+	@if scripts/kafka.sh status >/dev/null 2>&1; then own=0; else own=1; fi; \
+	scripts/kafka.sh start && $(BIN)/wirewatch create-topics \
+		&& $(BIN)/pytest tests/integration -q; rc=$$?; \
+	if [ $$own = 1 ]; then scripts/kafka.sh stop; fi; exit $$rc
 
 ## N synthetic articles through dedup, classifier and notifier on the real broker.
 bench: kafka-start

@@ -2,10 +2,10 @@
 
 The vectors are WordLlama's ``l2_supercat`` table (256 dimensions, MIT licence), which the
 ``wordllama`` wheel on PyPI ships with its tokenizer; the project reads those two files
-and never calls that package's code, nor any model hub. Averaging word vectors lets the
-topic model recognise a subject said in words its labelled articles never used
-("barrage", "drone swarm", "shelling" all lie near each other), at the cost of a table
-lookup per token: no neural network runs.
+and never calls that package's code, nor any model hub. The table was trained so that
+texts of similar meaning get similar averages, which lets the topic model read a subject
+said in words its labelled articles never used, at the cost of a table lookup per token:
+no neural network runs.
 
 A text's vector is the L2-normalised sum of its tokens' vectors, so an article's or a
 passage's vector is built from its sentences' sums, and each sentence's share of a score

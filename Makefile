@@ -31,25 +31,23 @@ kafka-start: setup
 kafka-stop:
 	scripts/kafka.sh stop
 
-## Run the demo pipeline: broker, topics, four services and the web view, local feeds,
-## Slack and SMTP.
-# A broker the demo started is stopped again at the end; one already running is left alone.
-demo: setup
-	@if scripts/kafka.sh status >/dev/null 2>&1; then own=0; else own=1; fi; \
-	scripts/kafka.sh start && $(BIN)/wirewatch create-topics && $(BIN)/wirewatch demo; rc=$$?; \
+# $(call with_broker,COMMAND): COMMAND with the broker up and the topics created. A
+# broker started for it is stopped again at the end; one already running is left alone.
+with_broker = if scripts/kafka.sh status >/dev/null 2>&1; then own=0; else own=1; fi; \
+	scripts/kafka.sh start && $(BIN)/wirewatch create-topics && $(1); rc=$$?; \
 	if [ $$own = 1 ]; then scripts/kafka.sh stop; fi; exit $$rc
 
+## Run the demo pipeline: broker, topics, four services and the web view, local feeds,
+## Slack and SMTP.
+demo: setup
+	@$(call with_broker,$(BIN)/wirewatch demo)
+
 ## Lint and types, unit tests, then integration tests on the real broker.
-# As with the demo, a broker the tests started is stopped again; one already running is
-# left alone.
 test: setup lint
 	@command -v chromedriver >/dev/null || scripts/install-browser.sh
 	$(BIN)/wirewatch export-schemas --check
 	WIREWATCH_REQUIRE_COMPOSE=1 $(BIN)/pytest tests/unit -q
-	@if scripts/kafka.sh status >/dev/null 2>&1; then own=0; else own=1; fi; \
-	scripts/kafka.sh start && $(BIN)/wirewatch create-topics \
-		&& $(BIN)/pytest tests/integration -q; rc=$$?; \
-	if [ $$own = 1 ]; then scripts/kafka.sh stop; fi; exit $$rc
+	@$(call with_broker,$(BIN)/pytest tests/integration -q)
 
 ## N synthetic articles through dedup, classifier and notifier on the real broker.
 bench: kafka-start

@@ -164,8 +164,9 @@ def evaluate_model(model: TopicModel, directory: Path = CORPUS_DIR, *, folds: bo
     scores = _scores(test, tagged)
     say(format_scores(f"test split of real articles, model {model.label}", scores))
     say(f"  ({len(test) / elapsed:.0f} articles/s in this process)")
-    approach = APPROACHES[model.meta["approach"]]
-    approach = replace(approach, c=float(model.meta["c"]))
+    # The artefact's own settings, in case the named approach has changed since.
+    approach = replace(APPROACHES[model.meta["approach"]], c=float(model.meta["c"]),
+                       embeddings=float(model.meta.get("embedding_weight", 0.0)))
     if folds:
         # Train and validation are parsed once: the calibration, the cross-validation and
         # the sources left out all read them.
